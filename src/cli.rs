@@ -1,0 +1,259 @@
+//! The `yorisoi` command line.
+
+use crate::clock::{Clock, SharedClock, SystemClock};
+use crate::config::Settings;
+use crate::content::{self, ContentPack};
+use crate::delivery::{RunError, Worker, plan::plan_rows};
+use crate::domain::{DateKind, Nickname, Stage, parse_date};
+use crate::line::Message;
+use crate::schedule::RegistrationView;
+use crate::startup::{Application, line_client};
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// yorisoi: a LINE chatbot accompanying families from pregnancy to the child's 3rd birthday.
+#[derive(Debug, Parser)]
+#[command(name = "yorisoi", version)]
+struct Cli {
+    /// A yorisoi.toml with settings (environment variables win).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the service: webhook, health, event processing and the daily delivery.
+    Serve,
+    /// Runs one day's delivery to completion and prints a summary.
+    Push {
+        /// The day to deliver (Asia/Tokyo; default today).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<NaiveDate>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Content pack tools.
+    #[command(subcommand)]
+    Content(ContentCommand),
+    /// Runs the LINE platform double on loopback (for trying the service and benchmarks).
+    LineDouble(crate::line_double::DoubleArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ContentCommand {
+    /// Checks the pack: parse errors, placeholders, collisions, LINE limits, coverage.
+    Check {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The pack folder (default: YORISOI_CONTENT_DIR or `messages`).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Prints exactly what a reader receives.
+    Preview(PreviewArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("who").required(true).args(["due", "birthday"])))]
+struct PreviewArgs {
+    /// A pregnancy with this due date.
+    #[arg(long, value_name = "DATE")]
+    due: Option<String>,
+    /// A child born on this date.
+    #[arg(long, value_name = "DATE")]
+    birthday: Option<String>,
+    /// The first day to show (default today, Asia/Tokyo).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    date: Option<NaiveDate>,
+    /// How many days to show.
+    #[arg(long, default_value_t = 1)]
+    days: u32,
+    /// The reader's nickname.
+    #[arg(long, default_value = "はなこ")]
+    nickname: String,
+    /// The pack folder (default: YORISOI_CONTENT_DIR or `messages`).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+fn content_dir(dir: Option<PathBuf>) -> PathBuf {
+    dir.or_else(|| std::env::var_os("YORISOI_CONTENT_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("messages"))
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    crate::telemetry::init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            tracing::info!(?settings, "starting");
+            let clock: SharedClock = Arc::new(SystemClock);
+            runtime()?.block_on(async move {
+                let app = Application::build(settings, clock).await?;
+                app.run_until_stopped().await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Push { date, json } => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            let clock: SharedClock = Arc::new(SystemClock);
+            let date = date.unwrap_or_else(|| clock.today());
+            let pack = Arc::new(ContentPack::load(&settings.content_dir)?);
+            crate::store::open_and_migrate(&settings.database)?;
+            let line = line_client(&settings)?;
+            let summary = runtime()?.block_on(async move {
+                let worker = Worker::new(&settings, pack, line, clock)?;
+                worker.run_day(date).await
+            });
+            let summary = match summary {
+                Ok(s) => s,
+                Err(RunError::DateOutOfWindow(why)) => {
+                    eprintln!("error: {why}");
+                    return Ok(ExitCode::from(2));
+                }
+                Err(RunError::Other(e)) => return Err(e),
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!(
+                    "{}: planned {}, sent {}, already sent {}, failed {}, completed {}{}",
+                    summary.date,
+                    summary.planned,
+                    summary.sent,
+                    summary.already_sent,
+                    summary.failed,
+                    summary.completed,
+                    if summary.monthly_limit {
+                        " (stopped: LINE monthly limit reached)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Ok(if summary.failed > 0 || summary.monthly_limit {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Content(ContentCommand::Check { json, dir }) => {
+            let report = content::check::check(&content_dir(dir));
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", content::check::to_text(&report));
+            }
+            Ok(if report.has_errors() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Content(ContentCommand::Preview(args)) => preview(args),
+        Command::LineDouble(args) => {
+            runtime()?.block_on(crate::line_double::serve_forever(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn preview(args: PreviewArgs) -> anyhow::Result<ExitCode> {
+    let pack = ContentPack::load(&content_dir(args.dir))?;
+    let today = SystemClock.today();
+    let start = args.date.unwrap_or(today);
+    let (stage, raw, kind) = match (&args.due, &args.birthday) {
+        (Some(d), _) => (Stage::Pregnancy, d, DateKind::DueDate),
+        (_, Some(b)) => (Stage::Child, b, DateKind::Birthday),
+        _ => unreachable!("clap requires one"),
+    };
+    let date = match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        Ok(d) => d,
+        Err(_) => parse_date(raw, kind, start)
+            .map_err(|e| anyhow::anyhow!("cannot read the date {raw:?}: {e:?}"))?,
+    };
+    let nickname =
+        Nickname::parse(&args.nickname).map_err(|e| anyhow::anyhow!("nickname: {e:?}"))?;
+    let reg = RegistrationView {
+        id: 1,
+        stage,
+        date,
+        started_on: start,
+    };
+    for offset in 0..args.days.max(1) {
+        let day = start + chrono::Days::new(offset as u64);
+        let plan = plan_rows(&pack, &[(1, reg)], day);
+        let position = crate::schedule::position(&reg, day);
+        let pos = match position {
+            crate::domain::Position::Pregnancy(p) => p.label(),
+            crate::domain::Position::Child(a) => format!("生まれて{}日目（{}）", a.days, a.label()),
+        };
+        println!("=== {} {} ===", crate::domain::format_date_ja(day), pos);
+        if plan.pushes.is_empty() {
+            println!("(no message this day)\n");
+        }
+        for push in &plan.pushes {
+            for m in plan.render(&pack, push, |_| nickname.as_str()) {
+                print_message(&m);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn flex_texts(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(o) => {
+            if o.get("type").and_then(|t| t.as_str()) == Some("text")
+                && let Some(t) = o.get("text").and_then(|t| t.as_str())
+            {
+                out.push(t.to_owned());
+            }
+            for key in ["header", "hero", "body", "footer", "contents"] {
+                if let Some(x) = o.get(key) {
+                    flex_texts(x, out);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| flex_texts(x, out)),
+        _ => {}
+    }
+}
+
+fn print_message(m: &Message) {
+    match m {
+        Message::Text { text, .. } => println!("--- text ---\n{text}\n"),
+        Message::Flex {
+            alt_text, contents, ..
+        } => {
+            let mut texts = Vec::new();
+            flex_texts(contents, &mut texts);
+            println!("--- flex (通知: {alt_text}) ---\n{}\n", texts.join("\n"));
+        }
+    }
+}

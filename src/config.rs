@@ -1,0 +1,392 @@
+//! Settings: defaults in code, then an optional TOML file, then environment variables (which win).
+
+use chrono::NaiveTime;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A secret string whose `Debug` and `Display` never show the value.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The value, for the one place that needs it (signing, the Authorization header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// Whether the value is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// When the in-process daily delivery runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushTime {
+    /// Every day at this Asia/Tokyo time.
+    At(NaiveTime),
+    /// No in-process schedule: cron runs `yorisoi push`.
+    Off,
+}
+
+impl PushTime {
+    /// Parses `HH:MM` or `off`.
+    pub fn parse(s: &str) -> Result<Self, ConfigError> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(Self::Off);
+        }
+        NaiveTime::parse_from_str(s, "%H:%M")
+            .map(Self::At)
+            .map_err(|_| ConfigError::Invalid {
+                name: "YORISOI_PUSH_TIME",
+                reason: format!("expected HH:MM (Asia/Tokyo) or `off`, got {s:?}"),
+            })
+    }
+}
+
+/// Everything the service is configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// LINE channel secret: the webhook signature key.
+    pub channel_secret: Secret,
+    /// LINE channel access token.
+    pub channel_access_token: Secret,
+    /// Base URL of the Messaging API.
+    pub line_api_base: String,
+    /// Base URL of the Messaging API's data host (content, rich menu images).
+    pub line_data_api_base: String,
+    /// Timeout of one request to LINE.
+    pub line_timeout: Duration,
+    /// SQLite database file.
+    pub database: PathBuf,
+    /// Public listener: webhook and health.
+    pub listen: SocketAddr,
+    /// Staff console listener.
+    pub admin_listen: SocketAddr,
+    /// Daily delivery time.
+    pub push_time: PushTime,
+    /// Content pack folder.
+    pub content_dir: PathBuf,
+    /// Rich menu folder.
+    pub richmenu_dir: PathBuf,
+    /// Client-side ceiling on push requests per second.
+    pub push_rate: u32,
+    /// Pushes in flight at once.
+    pub push_concurrency: usize,
+    /// How many days back a missed delivery is still caught up (0: only the same day).
+    pub catch_up_days: u32,
+}
+
+/// A configuration problem, naming the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required setting is absent.
+    #[error("missing required setting(s): {0} (set them in the environment or in yorisoi.toml)")]
+    Missing(String),
+    /// A setting has a value that cannot be used.
+    #[error("invalid {name}: {reason}")]
+    Invalid {
+        /// The setting's name.
+        name: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// The config file could not be read or parsed.
+    #[error("config file {path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// The keys accepted in `yorisoi.toml`: the environment variable names, lower-cased.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    line_channel_secret: Option<String>,
+    line_channel_access_token: Option<String>,
+    line_api_base: Option<String>,
+    line_data_api_base: Option<String>,
+    line_timeout_ms: Option<u64>,
+    yorisoi_database: Option<String>,
+    yorisoi_listen: Option<String>,
+    yorisoi_admin_listen: Option<String>,
+    yorisoi_push_time: Option<String>,
+    yorisoi_content_dir: Option<String>,
+    yorisoi_richmenu_dir: Option<String>,
+    yorisoi_push_rate: Option<u32>,
+    yorisoi_push_concurrency: Option<usize>,
+    yorisoi_catch_up_days: Option<u32>,
+}
+
+impl FileSettings {
+    fn into_map(self) -> HashMap<&'static str, String> {
+        let mut m = HashMap::new();
+        let mut put = |k: &'static str, v: Option<String>| {
+            if let Some(v) = v {
+                m.insert(k, v);
+            }
+        };
+        put("LINE_CHANNEL_SECRET", self.line_channel_secret);
+        put("LINE_CHANNEL_ACCESS_TOKEN", self.line_channel_access_token);
+        put("LINE_API_BASE", self.line_api_base);
+        put("LINE_DATA_API_BASE", self.line_data_api_base);
+        put(
+            "LINE_TIMEOUT_MS",
+            self.line_timeout_ms.map(|v| v.to_string()),
+        );
+        put("YORISOI_DATABASE", self.yorisoi_database);
+        put("YORISOI_LISTEN", self.yorisoi_listen);
+        put("YORISOI_ADMIN_LISTEN", self.yorisoi_admin_listen);
+        put("YORISOI_PUSH_TIME", self.yorisoi_push_time);
+        put("YORISOI_CONTENT_DIR", self.yorisoi_content_dir);
+        put("YORISOI_RICHMENU_DIR", self.yorisoi_richmenu_dir);
+        put(
+            "YORISOI_PUSH_RATE",
+            self.yorisoi_push_rate.map(|v| v.to_string()),
+        );
+        put(
+            "YORISOI_PUSH_CONCURRENCY",
+            self.yorisoi_push_concurrency.map(|v| v.to_string()),
+        );
+        put(
+            "YORISOI_CATCH_UP_DAYS",
+            self.yorisoi_catch_up_days.map(|v| v.to_string()),
+        );
+        m
+    }
+}
+
+const KEYS: &[&str] = &[
+    "LINE_CHANNEL_SECRET",
+    "LINE_CHANNEL_ACCESS_TOKEN",
+    "LINE_API_BASE",
+    "LINE_DATA_API_BASE",
+    "LINE_TIMEOUT_MS",
+    "YORISOI_DATABASE",
+    "YORISOI_LISTEN",
+    "YORISOI_ADMIN_LISTEN",
+    "YORISOI_PUSH_TIME",
+    "YORISOI_CONTENT_DIR",
+    "YORISOI_RICHMENU_DIR",
+    "YORISOI_PUSH_RATE",
+    "YORISOI_PUSH_CONCURRENCY",
+    "YORISOI_CATCH_UP_DAYS",
+];
+
+impl Settings {
+    /// Loads settings from the optional file, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Self::from_sources(file, &env)
+    }
+
+    /// Loads settings from the optional file and the given environment (env wins).
+    pub fn from_sources(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let mut values: HashMap<&'static str, String> = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                })?;
+                toml::from_str::<FileSettings>(&text)
+                    .map_err(|e| ConfigError::File {
+                        path: path.to_owned(),
+                        reason: e.to_string(),
+                    })?
+                    .into_map()
+            }
+            None => HashMap::new(),
+        };
+        for key in KEYS {
+            if let Some(v) = env.get(*key) {
+                values.insert(key, v.clone());
+            }
+        }
+        let get = |k: &str| {
+            values
+                .get(k)
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        };
+
+        let missing: Vec<&str> = ["LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN"]
+            .into_iter()
+            .filter(|k| get(k).is_none())
+            .collect();
+        if !missing.is_empty() {
+            return Err(ConfigError::Missing(missing.join(", ")));
+        }
+
+        let addr = |name: &'static str, default: &str| -> Result<SocketAddr, ConfigError> {
+            let v = get(name).unwrap_or_else(|| default.to_owned());
+            v.parse().map_err(|_| ConfigError::Invalid {
+                name,
+                reason: format!("expected HOST:PORT such as 127.0.0.1:8080, got {v:?}"),
+            })
+        };
+        fn number<T: std::str::FromStr>(
+            name: &'static str,
+            v: Option<String>,
+            default: T,
+        ) -> Result<T, ConfigError> {
+            match v {
+                None => Ok(default),
+                Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
+                    name,
+                    reason: format!("expected a whole number, got {v:?}"),
+                }),
+            }
+        }
+        let url = |name: &'static str, default: &str| -> Result<String, ConfigError> {
+            let v = get(name).unwrap_or_else(|| default.to_owned());
+            if v.starts_with("http://") || v.starts_with("https://") {
+                Ok(v.trim_end_matches('/').to_owned())
+            } else {
+                Err(ConfigError::Invalid {
+                    name,
+                    reason: format!("expected an http(s) URL, got {v:?}"),
+                })
+            }
+        };
+
+        let push_rate = number("YORISOI_PUSH_RATE", get("YORISOI_PUSH_RATE"), 1_950u32)?;
+        if push_rate == 0 {
+            return Err(ConfigError::Invalid {
+                name: "YORISOI_PUSH_RATE",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let push_concurrency = number(
+            "YORISOI_PUSH_CONCURRENCY",
+            get("YORISOI_PUSH_CONCURRENCY"),
+            64usize,
+        )?
+        .max(1);
+
+        Ok(Settings {
+            channel_secret: Secret::new(get("LINE_CHANNEL_SECRET").unwrap_or_default()),
+            channel_access_token: Secret::new(get("LINE_CHANNEL_ACCESS_TOKEN").unwrap_or_default()),
+            line_api_base: url("LINE_API_BASE", "https://api.line.me")?,
+            line_data_api_base: url("LINE_DATA_API_BASE", "https://api-data.line.me")?,
+            line_timeout: Duration::from_millis(number(
+                "LINE_TIMEOUT_MS",
+                get("LINE_TIMEOUT_MS"),
+                10_000u64,
+            )?),
+            database: PathBuf::from(
+                get("YORISOI_DATABASE").unwrap_or_else(|| "data/yorisoi.db".into()),
+            ),
+            listen: addr("YORISOI_LISTEN", "127.0.0.1:8080")?,
+            admin_listen: addr("YORISOI_ADMIN_LISTEN", "127.0.0.1:8081")?,
+            push_time: PushTime::parse(
+                &get("YORISOI_PUSH_TIME").unwrap_or_else(|| "09:00".into()),
+            )?,
+            content_dir: PathBuf::from(
+                get("YORISOI_CONTENT_DIR").unwrap_or_else(|| "messages".into()),
+            ),
+            richmenu_dir: PathBuf::from(
+                get("YORISOI_RICHMENU_DIR").unwrap_or_else(|| "richmenus".into()),
+            ),
+            push_rate,
+            push_concurrency,
+            catch_up_days: number("YORISOI_CATCH_UP_DAYS", get("YORISOI_CATCH_UP_DAYS"), 0u32)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn missing_secrets_are_named() {
+        let err = Settings::from_sources(None, &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("LINE_CHANNEL_SECRET"), "{err}");
+        assert!(err.contains("LINE_CHANNEL_ACCESS_TOKEN"), "{err}");
+    }
+
+    #[test]
+    fn defaults_apply_and_secrets_are_redacted() {
+        let s = Settings::from_sources(
+            None,
+            &env(&[
+                ("LINE_CHANNEL_SECRET", "s3cr3t"),
+                ("LINE_CHANNEL_ACCESS_TOKEN", "t0k3n"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            s.push_time,
+            PushTime::At(NaiveTime::from_hms_opt(9, 0, 0).unwrap())
+        );
+        let debug = format!("{s:?}");
+        assert!(
+            !debug.contains("s3cr3t") && !debug.contains("t0k3n"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn env_wins_over_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("yorisoi.toml");
+        std::fs::write(
+            &path,
+            "line_channel_secret = \"file\"\nline_channel_access_token = \"file\"\nyorisoi_push_time = \"07:30\"\nyorisoi_listen = \"127.0.0.1:9000\"\n",
+        )
+        .unwrap();
+        let s = Settings::from_sources(Some(&path), &env(&[("YORISOI_PUSH_TIME", "off")])).unwrap();
+        assert_eq!(s.push_time, PushTime::Off);
+        assert_eq!(s.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(s.channel_secret.expose(), "file");
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let base = [
+            ("LINE_CHANNEL_SECRET", "a"),
+            ("LINE_CHANNEL_ACCESS_TOKEN", "b"),
+        ];
+        for (key, value) in [
+            ("YORISOI_PUSH_TIME", "9am"),
+            ("YORISOI_LISTEN", "localhost"),
+            ("LINE_API_BASE", "ftp://x"),
+            ("YORISOI_PUSH_RATE", "fast"),
+        ] {
+            let mut e = env(&base);
+            e.insert(key.into(), value.into());
+            let err = Settings::from_sources(None, &e).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The content pack: day messages per track, municipal notices and the municipality's words,
+//! read from plain TOML files in `messages/` (see `messages/README.md`).
+
+pub mod check;
+mod load;
+pub mod render;
+pub mod template;
+
+pub use load::{Diagnostic, load_with_diagnostics};
+pub use template::{Template, Vars};
+
+use chrono::NaiveDate;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A content track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Track {
+    /// Before birth, by gestational day.
+    Pregnancy,
+    /// After birth, by days since birth and birthdays.
+    Child,
+}
+
+impl Track {
+    /// The name used in files and content ids.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Track::Pregnancy => "pregnancy",
+            Track::Child => "child",
+        }
+    }
+}
+
+/// Where a message or notice was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// File, relative to the pack folder.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// A message body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// Plain text.
+    Text(Template),
+    /// A Flex bubble; placeholders are substituted inside its string values.
+    Flex {
+        /// Notification text.
+        alt_text: Template,
+        /// The bubble (or carousel) JSON.
+        contents: serde_json::Value,
+    },
+}
+
+/// The day a day message belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DayKey {
+    /// Gestational day.
+    Pregnancy(i64),
+    /// Days since birth.
+    Child(i64),
+    /// A birthday, by age.
+    Birthday(u32),
+}
+
+/// A day message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayMessage {
+    /// Its day.
+    pub key: DayKey,
+    /// Stable id, e.g. `pregnancy/25w5d`, `child/day-120`, `child/birthday-1`.
+    pub id: String,
+    /// The body.
+    pub body: Body,
+    /// Where it was written.
+    pub source: Source,
+}
+
+/// When a notice goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeWhen {
+    /// Once per registration, on its first delivery day inside the track-day window.
+    Window,
+    /// Every year on this month and day.
+    Yearly {
+        /// Month.
+        month: u32,
+        /// Day.
+        day: u32,
+    },
+    /// On one date.
+    Once(NaiveDate),
+}
+
+/// A municipal notice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    /// Stable id from the file.
+    pub id: String,
+    /// Only this track, if set.
+    pub track: Option<Track>,
+    /// Track-day range (inclusive): gestational days or days since birth.
+    pub range: Option<(i64, i64)>,
+    /// When.
+    pub when: NoticeWhen,
+    /// The body.
+    pub body: Body,
+    /// Where it was written.
+    pub source: Source,
+}
+
+/// The municipality's own words, in one place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Municipality {
+    /// 「サンプル市」.
+    pub name: String,
+    /// The account's name.
+    pub service_name: String,
+    /// Where to ask.
+    pub contact: String,
+    /// The general-information disclaimer.
+    pub disclaimer: String,
+    /// Appended to every push.
+    pub footer: Template,
+}
+
+/// A loaded, valid content pack.
+#[derive(Debug, Clone)]
+pub struct ContentPack {
+    /// The municipality.
+    pub municipality: Municipality,
+    /// Pregnancy messages by gestational day.
+    pub pregnancy: BTreeMap<i64, DayMessage>,
+    /// Child messages by days since birth.
+    pub child_days: BTreeMap<i64, DayMessage>,
+    /// Birthday messages by age.
+    pub birthdays: BTreeMap<u32, DayMessage>,
+    /// Notices in file order.
+    pub notices: Vec<Notice>,
+}
+
+impl ContentPack {
+    /// Loads a pack, failing with every problem listed when it has errors.
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        let (pack, diags) = load_with_diagnostics(dir);
+        let errors: Vec<String> = diags
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.to_string())
+            .collect();
+        match pack {
+            Some(p) if errors.is_empty() => Ok(p),
+            _ => anyhow::bail!(
+                "the content pack in {} has errors:\n{}",
+                dir.display(),
+                errors.join("\n")
+            ),
+        }
+    }
+
+    /// The age whose birthday message ends the child track (3 for the standard programme).
+    pub fn last_birthday(&self) -> u32 {
+        self.birthdays.keys().next_back().copied().unwrap_or(3)
+    }
+}
+
+/// `25w5d`-style key for a gestational day.
+pub fn pregnancy_key(gestational_day: i64) -> String {
+    format!(
+        "{}w{}d",
+        gestational_day.div_euclid(7),
+        gestational_day.rem_euclid(7)
+    )
+}

@@ -1,0 +1,132 @@
+//! Turning content into message objects for one reader on one day.
+
+use super::template::{Template, Vars, index_of};
+use super::{Body, ContentPack};
+use crate::domain::Position;
+use crate::line::Message;
+
+fn set(vars: &mut Vars, name: &str, value: impl ToString) {
+    if let Some(i) = index_of(name) {
+        vars[i] = Some(value.to_string());
+    }
+}
+
+/// The placeholder values for a reader at a position.
+pub fn vars(pack: &ContentPack, nickname: &str, position: Position) -> Vars {
+    let mut v: Vars = Default::default();
+    let m = &pack.municipality;
+    set(&mut v, "nickname", nickname);
+    set(&mut v, "municipality", &m.name);
+    set(&mut v, "contact", &m.contact);
+    set(&mut v, "service_name", &m.service_name);
+    set(&mut v, "disclaimer", &m.disclaimer);
+    match position {
+        Position::Pregnancy(p) => {
+            set(&mut v, "week", p.week());
+            set(&mut v, "weekday", p.day());
+            set(&mut v, "gestational_day", p.gestational_day);
+            set(&mut v, "days_to_due", p.days_to_due().max(0));
+        }
+        Position::Child(a) => {
+            set(&mut v, "days_since_birth", a.days);
+            set(&mut v, "age", a.label());
+            set(&mut v, "months", a.months);
+            set(&mut v, "years", a.years());
+        }
+    }
+    v
+}
+
+fn render_json(value: &serde_json::Value, vars: &Vars) -> serde_json::Value {
+    match value {
+        serde_json::Value::String(s) => match Template::parse(s) {
+            Ok(t) => serde_json::Value::String(t.render(vars)),
+            Err(_) => value.clone(),
+        },
+        serde_json::Value::Array(a) => a.iter().map(|x| render_json(x, vars)).collect(),
+        serde_json::Value::Object(o) => o
+            .iter()
+            .map(|(k, x)| (k.clone(), render_json(x, vars)))
+            .collect(),
+        other => other.clone(),
+    }
+}
+
+/// Renders a body with the reader's values.
+pub fn render(body: &Body, vars: &Vars) -> Message {
+    match body {
+        Body::Text(t) => Message::text(t.render(vars)),
+        Body::Flex { alt_text, contents } => Message::Flex {
+            alt_text: alt_text.render(vars),
+            contents: render_json(contents, vars),
+            quick_reply: None,
+        },
+    }
+}
+
+/// The municipality's footer, rendered.
+pub fn footer(pack: &ContentPack, vars: &Vars) -> String {
+    pack.municipality.footer.render(vars)
+}
+
+fn small_text(text: &str) -> serde_json::Value {
+    serde_json::json!({ "type": "text", "text": text, "size": "xxs", "color": "#888888", "wrap": true })
+}
+
+/// Puts a line at the top of a message: which registration it is for.
+pub fn prepend_label(msg: &mut Message, label: &str) {
+    match msg {
+        Message::Text { text, .. } => *text = format!("{label}\n{text}"),
+        Message::Flex {
+            alt_text, contents, ..
+        } => {
+            *alt_text = format!("{label} {alt_text}");
+            let bubble = match contents.get_mut("contents").and_then(|c| c.as_array_mut()) {
+                Some(bubbles) => bubbles.first_mut(),
+                None => Some(contents),
+            };
+            if let Some(items) = bubble
+                .and_then(|b| b.get_mut("body"))
+                .and_then(|b| b.get_mut("contents"))
+                .and_then(|c| c.as_array_mut())
+            {
+                items.insert(0, small_text(label));
+            }
+        }
+    }
+}
+
+/// Adds the footer: after the text, or as the (last) bubble's footer.
+pub fn append_footer(msg: &mut Message, footer: &str) {
+    if footer.is_empty() {
+        return;
+    }
+    match msg {
+        Message::Text { text, .. } => {
+            text.push_str("\n\n");
+            text.push_str(footer);
+        }
+        Message::Flex { contents, .. } => {
+            let bubble = match contents.get_mut("contents").and_then(|c| c.as_array_mut()) {
+                Some(bubbles) => bubbles.last_mut(),
+                None => Some(contents),
+            };
+            let Some(bubble) = bubble.and_then(|b| b.as_object_mut()) else {
+                return;
+            };
+            match bubble
+                .get_mut("footer")
+                .and_then(|f| f.get_mut("contents"))
+                .and_then(|c| c.as_array_mut())
+            {
+                Some(items) => items.push(small_text(footer)),
+                None => {
+                    bubble.insert(
+                        "footer".into(),
+                        serde_json::json!({ "type": "box", "layout": "vertical", "contents": [small_text(footer)] }),
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Domain types: what arrives from outside is parsed once at the edge and trusted afterwards.
+
+mod date_input;
+mod line_user_id;
+mod nickname;
+mod position;
+mod stage;
+
+pub use date_input::{DateError, DateKind, DateRange, check_range, format_date_ja, parse_date};
+pub use line_user_id::LineUserId;
+pub use nickname::{NICKNAME_MAX, Nickname, NicknameError};
+pub use position::{ChildAge, Position, PregnancyPosition};
+pub use stage::{RegistrationStatus, Stage};

@@ -1,0 +1,126 @@
+//! Where a registration stands on a day: 妊娠W週D日 or days since birth.
+
+use chrono::{Datelike, Months, NaiveDate};
+
+/// Gestational position: gestational day = 280 − (due date − today).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PregnancyPosition {
+    /// Days of pregnancy (280 on the due date).
+    pub gestational_day: i64,
+}
+
+impl PregnancyPosition {
+    /// The position on `today` for a pregnancy due on `due`.
+    pub fn on(due: NaiveDate, today: NaiveDate) -> Self {
+        Self {
+            gestational_day: 280 - (due - today).num_days(),
+        }
+    }
+    /// Completed weeks.
+    pub fn week(self) -> i64 {
+        self.gestational_day.div_euclid(7)
+    }
+    /// Days into the week.
+    pub fn day(self) -> i64 {
+        self.gestational_day.rem_euclid(7)
+    }
+    /// Days until the due date (negative once past).
+    pub fn days_to_due(self) -> i64 {
+        280 - self.gestational_day
+    }
+    /// 「妊娠25週5日」.
+    pub fn label(self) -> String {
+        format!("妊娠{}週{}日", self.week(), self.day())
+    }
+}
+
+/// A child's age on a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildAge {
+    /// Days since birth; the birthday is day 0.
+    pub days: i64,
+    /// Completed months since birth.
+    pub months: u32,
+}
+
+impl ChildAge {
+    /// The age on `today` of a child born on `birthday`.
+    pub fn on(birthday: NaiveDate, today: NaiveDate) -> Self {
+        let days = (today - birthday).num_days();
+        let mut months = ((today.year() - birthday.year()) * 12 + today.month() as i32
+            - birthday.month() as i32)
+            .max(0) as u32;
+        while months > 0
+            && birthday
+                .checked_add_months(Months::new(months))
+                .is_none_or(|d| d > today)
+        {
+            months -= 1;
+        }
+        Self { days, months }
+    }
+    /// Completed years.
+    pub fn years(self) -> u32 {
+        self.months / 12
+    }
+    /// 「生後20日」, 「3か月」, 「1歳」, 「1歳2か月」.
+    pub fn label(self) -> String {
+        match (self.years(), self.months % 12) {
+            (0, 0) => format!("生後{}日", self.days),
+            (0, m) => format!("{m}か月"),
+            (y, 0) => format!("{y}歳"),
+            (y, m) => format!("{y}歳{m}か月"),
+        }
+    }
+}
+
+/// The position of a registration on a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// Before birth.
+    Pregnancy(PregnancyPosition),
+    /// After birth.
+    Child(ChildAge),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn pregnancy_weeks_and_days() {
+        let due = d(2027, 3, 15);
+        assert_eq!(PregnancyPosition::on(due, due).label(), "妊娠40週0日");
+        assert_eq!(
+            PregnancyPosition::on(due, d(2027, 3, 14)).label(),
+            "妊娠39週6日"
+        );
+        // 280 - 107 = 173 = 24*7 + 5
+        assert_eq!(
+            PregnancyPosition::on(due, d(2026, 11, 28)).label(),
+            "妊娠24週5日"
+        );
+        assert_eq!(
+            PregnancyPosition::on(due, d(2027, 3, 28)).label(),
+            "妊娠41週6日"
+        );
+    }
+
+    #[test]
+    fn child_ages() {
+        let b = d(2026, 1, 31);
+        assert_eq!(ChildAge::on(b, b).label(), "生後0日");
+        assert_eq!(ChildAge::on(b, d(2026, 2, 27)).label(), "生後27日");
+        assert_eq!(ChildAge::on(b, d(2026, 2, 28)).months, 1);
+        assert_eq!(ChildAge::on(b, d(2027, 1, 30)).label(), "11か月");
+        assert_eq!(ChildAge::on(b, d(2027, 1, 31)).label(), "1歳");
+        assert_eq!(ChildAge::on(b, d(2027, 4, 1)).label(), "1歳2か月");
+        let leap = d(2024, 2, 29);
+        assert_eq!(ChildAge::on(leap, d(2025, 2, 28)).label(), "1歳");
+        assert_eq!(ChildAge::on(leap, d(2025, 2, 28)).days, 365);
+    }
+}

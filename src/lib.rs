@@ -1,0 +1,18 @@
+//! yorisoi: a LINE chatbot that accompanies families from pregnancy to the child's 3rd birthday.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod content;
+pub mod conversation;
+pub mod delivery;
+pub mod domain;
+pub mod line;
+pub mod line_double;
+pub mod processor;
+pub mod schedule;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod webhook;

@@ -1,0 +1,660 @@
+//! A double of the LINE platform, for tests, benchmarks and (later) the sandbox. It accepts
+//! exactly what messaging-api.yml accepts, enforces single-use reply tokens and retry keys
+//! (409 for a key seen in the last 24 hours), can enforce a rate limit and the monthly limit,
+//! can inject 5xx answers and slow answers, records what each user received, and builds signed
+//! webhook events as LINE would send them.
+
+pub mod validate;
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::{HashMap, VecDeque};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// An injected fault, applied to the next message request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status (5xx, or 429) without accepting the request.
+    Status(u16),
+    /// Accept the request, then answer only after this delay (the client times out).
+    SlowAccept(Duration),
+}
+
+/// Which endpoint a message went through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// `/v2/bot/message/reply`.
+    Reply,
+    /// `/v2/bot/message/push`.
+    Push,
+}
+
+/// A message request the double accepted.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivered {
+    /// Reply or push.
+    pub via: Via,
+    /// The recipient (for replies: the user the token was issued to).
+    pub to: String,
+    /// The message objects, as sent.
+    pub messages: Vec<Value>,
+    /// The retry key, if any.
+    pub retry_key: Option<String>,
+    /// The request id the double answered with.
+    pub request_id: String,
+}
+
+/// A request the double refused, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Refused {
+    /// Endpoint path.
+    pub path: String,
+    /// Status answered.
+    pub status: u16,
+    /// Why.
+    pub message: String,
+}
+
+/// Counters.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Stats {
+    /// Accepted replies.
+    pub replies: u64,
+    /// Accepted pushes.
+    pub pushes: u64,
+    /// 409s for a reused retry key.
+    pub duplicates: u64,
+    /// 429s for the rate limit.
+    pub rate_limited: u64,
+    /// 400/401 refusals.
+    pub refused: u64,
+    /// Injected faults served.
+    pub faults: u64,
+}
+
+struct TokenState {
+    user: String,
+    issued: Instant,
+    used: bool,
+}
+
+#[derive(Default)]
+struct Inner {
+    tokens: HashMap<String, TokenState>,
+    retry_keys: HashMap<String, (String, Instant)>,
+    delivered: Vec<Delivered>,
+    refused: Vec<Refused>,
+    faults: VecDeque<Fault>,
+    window: VecDeque<Instant>,
+    stats: Stats,
+    monthly_limit: bool,
+    record: bool,
+}
+
+/// Settings of a double.
+#[derive(Debug, Clone)]
+pub struct DoubleConfig {
+    /// The channel access token it accepts.
+    pub access_token: String,
+    /// The channel secret it signs webhooks with.
+    pub channel_secret: String,
+    /// Requests per second it accepts (sliding one-second window); `None`: unlimited.
+    pub rate_limit: Option<u32>,
+    /// Keep every delivered message (tests); off for long benchmarks keeps memory flat.
+    pub record: bool,
+}
+
+impl Default for DoubleConfig {
+    fn default() -> Self {
+        Self {
+            access_token: "test-access-token".into(),
+            channel_secret: "test-channel-secret".into(),
+            rate_limit: None,
+            record: true,
+        }
+    }
+}
+
+struct Shared {
+    config: DoubleConfig,
+    inner: Mutex<Inner>,
+    per_user: Mutex<HashMap<String, u64>>,
+    seq: AtomicU64,
+}
+
+/// A running double.
+#[derive(Clone)]
+pub struct LineDouble {
+    shared: Arc<Shared>,
+    port: u16,
+    http: reqwest::Client,
+}
+
+fn error(status: u16, message: &str, details: Vec<validate::Problem>) -> HttpResponse {
+    let mut body = json!({ "message": message });
+    if !details.is_empty() {
+        body["details"] = details
+            .into_iter()
+            .map(|p| json!({ "message": p.message, "property": p.property }))
+            .collect();
+    }
+    HttpResponse::build(
+        actix_web::http::StatusCode::from_u16(status)
+            .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
+    )
+    .insert_header(("x-line-request-id", uuid::Uuid::new_v4().to_string()))
+    .json(body)
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn refuse(&self, inner: &mut Inner, path: &str, status: u16, message: String) {
+        inner.stats.refused += 1;
+        inner.refused.push(Refused {
+            path: path.into(),
+            status,
+            message,
+        });
+    }
+}
+
+async fn message_endpoint(
+    req: HttpRequest,
+    body: web::Bytes,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let path = req.path().to_owned();
+    let is_push = path.ends_with("/push");
+    let auth_ok = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Bearer {}", shared.config.access_token));
+    if !auth_ok {
+        let mut inner = shared.lock();
+        shared.refuse(&mut inner, &path, 401, "authentication failed".into());
+        return error(
+            401,
+            "Authentication failed. Confirm that the access token in the authorization header is valid.",
+            vec![],
+        );
+    }
+    let retry_key = req
+        .headers()
+        .get("x-line-retry-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let parsed: Result<Value, _> = serde_json::from_slice(&body);
+    let mut problems = Vec::new();
+    let v = match parsed {
+        Ok(v) if v.is_object() => v,
+        _ => {
+            let mut inner = shared.lock();
+            shared.refuse(
+                &mut inner,
+                &path,
+                400,
+                "the request body is not a JSON object".into(),
+            );
+            return error(
+                400,
+                "The request body has 1 error(s)",
+                vec![validate::Problem {
+                    property: "".into(),
+                    message: "not a JSON object".into(),
+                }],
+            );
+        }
+    };
+    validate::messages(v.get("messages"), &mut problems);
+    if is_push {
+        match v.get("to").and_then(Value::as_str) {
+            Some(to) if !to.is_empty() => {}
+            _ => problems.push(validate::Problem {
+                property: "to".into(),
+                message: "is required".into(),
+            }),
+        }
+        if let Some(k) = &retry_key
+            && !validate::retry_key(k)
+        {
+            problems.push(validate::Problem {
+                property: "X-Line-Retry-Key".into(),
+                message: "must be a UUID".into(),
+            });
+        }
+    } else {
+        if retry_key.is_some() {
+            problems.push(validate::Problem {
+                property: "X-Line-Retry-Key".into(),
+                message: "is not accepted by the reply endpoint".into(),
+            });
+        }
+        if v.get("replyToken")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            problems.push(validate::Problem {
+                property: "replyToken".into(),
+                message: "is required".into(),
+            });
+        }
+    }
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut slow = None;
+    {
+        let mut inner = shared.lock();
+        if !problems.is_empty() {
+            let msg = problems
+                .iter()
+                .map(|p| format!("{}: {}", p.property, p.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            shared.refuse(&mut inner, &path, 400, msg);
+            return error(
+                400,
+                &format!("The request body has {} error(s)", problems.len()),
+                problems,
+            );
+        }
+        if inner.monthly_limit {
+            return error(429, "You have reached your monthly limit.", vec![]);
+        }
+        if let Some(limit) = shared.config.rate_limit {
+            let now = Instant::now();
+            while inner
+                .window
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+            {
+                inner.window.pop_front();
+            }
+            if inner.window.len() >= limit as usize {
+                inner.stats.rate_limited += 1;
+                return error(
+                    429,
+                    "The API rate limit has been exceeded. Try again later.",
+                    vec![],
+                );
+            }
+            inner.window.push_back(now);
+        }
+        match inner.faults.pop_front() {
+            Some(Fault::Status(code)) => {
+                inner.stats.faults += 1;
+                return error(code, "injected fault", vec![]);
+            }
+            Some(Fault::SlowAccept(d)) => {
+                inner.stats.faults += 1;
+                slow = Some(d);
+            }
+            None => {}
+        }
+        if let Some(k) = &retry_key {
+            let now = Instant::now();
+            if let Some((accepted, at)) = inner.retry_keys.get(k)
+                && now.duration_since(*at) < Duration::from_secs(24 * 3600)
+            {
+                let accepted = accepted.clone();
+                inner.stats.duplicates += 1;
+                return HttpResponse::Conflict()
+                    .insert_header(("x-line-request-id", request_id))
+                    .insert_header(("x-line-accepted-request-id", accepted))
+                    .json(json!({ "message": "The retry key is already accepted" }));
+            }
+            inner
+                .retry_keys
+                .insert(k.clone(), (request_id.clone(), now));
+        }
+        let to = if is_push {
+            v["to"].as_str().unwrap_or_default().to_owned()
+        } else {
+            let token = v["replyToken"].as_str().unwrap_or_default();
+            match inner.tokens.get_mut(token) {
+                Some(t) if !t.used && t.issued.elapsed() < Duration::from_secs(60) => {
+                    t.used = true;
+                    t.user.clone()
+                }
+                _ => {
+                    shared.refuse(&mut inner, &path, 400, "invalid reply token".into());
+                    return error(400, "Invalid reply token", vec![]);
+                }
+            }
+        };
+        if is_push {
+            inner.stats.pushes += 1;
+        } else {
+            inner.stats.replies += 1;
+        }
+        let messages = v["messages"].as_array().cloned().unwrap_or_default();
+        let count = messages.len();
+        if inner.record {
+            inner.delivered.push(Delivered {
+                via: if is_push { Via::Push } else { Via::Reply },
+                to: to.clone(),
+                messages,
+                retry_key,
+                request_id: request_id.clone(),
+            });
+        }
+        drop(inner);
+        *shared
+            .per_user
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(to)
+            .or_default() += 1;
+        let _ = count;
+    }
+    if let Some(d) = slow {
+        tokio::time::sleep(d).await;
+    }
+    let sent: Vec<Value> = v["messages"]
+        .as_array()
+        .map(|a| a.iter().map(|_| json!({ "id": shared.seq.fetch_add(1, Ordering::Relaxed).to_string(), "quoteToken": "q" })).collect())
+        .unwrap_or_default();
+    HttpResponse::Ok()
+        .insert_header(("x-line-request-id", request_id))
+        .json(json!({ "sentMessages": sent }))
+}
+
+async fn control_stats(shared: web::Data<Shared>) -> HttpResponse {
+    let inner = shared.lock();
+    let per_user = shared.per_user.lock().unwrap_or_else(|e| e.into_inner());
+    let users_with_more_than_one = per_user.values().filter(|n| **n > 1).count();
+    HttpResponse::Ok().json(json!({
+        "stats": inner.stats,
+        "recipients": per_user.len(),
+        "recipients_with_more_than_one": users_with_more_than_one,
+        "refused": inner.refused.iter().rev().take(20).collect::<Vec<_>>(),
+    }))
+}
+
+async fn control_per_user(shared: web::Data<Shared>) -> HttpResponse {
+    let per_user = shared.per_user.lock().unwrap_or_else(|e| e.into_inner());
+    HttpResponse::Ok().json(&*per_user)
+}
+
+async fn control_reset(shared: web::Data<Shared>) -> HttpResponse {
+    let mut inner = shared.lock();
+    let record = inner.record;
+    *inner = Inner {
+        record,
+        ..Inner::default()
+    };
+    shared
+        .per_user
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
+    HttpResponse::Ok().json(json!({ "reset": true }))
+}
+
+async fn not_found() -> HttpResponse {
+    error(404, "Not found", vec![])
+}
+
+impl LineDouble {
+    /// Starts a double on `addr` (port 0: any free port) in the current runtime.
+    pub fn start(config: DoubleConfig, addr: &str) -> anyhow::Result<Self> {
+        let record = config.record;
+        let shared = Arc::new(Shared {
+            config,
+            inner: Mutex::new(Inner {
+                record,
+                ..Inner::default()
+            }),
+            per_user: Mutex::new(HashMap::new()),
+            seq: AtomicU64::new(1),
+        });
+        let listener = TcpListener::bind(addr)?;
+        let port = listener.local_addr()?.port();
+        let data = web::Data::from(shared.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::PayloadConfig::new(8 * 1024 * 1024))
+                .route("/v2/bot/message/reply", web::post().to(message_endpoint))
+                .route("/v2/bot/message/push", web::post().to(message_endpoint))
+                .route("/__double/stats", web::get().to(control_stats))
+                .route("/__double/per-user", web::get().to(control_per_user))
+                .route("/__double/reset", web::post().to(control_reset))
+                .default_service(web::to(not_found))
+        })
+        .listen(listener)?
+        .disable_signals()
+        .run();
+        tokio::spawn(server);
+        Ok(Self {
+            shared,
+            port,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    /// The base URL to give the service as `LINE_API_BASE`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The channel secret webhooks are signed with.
+    pub fn channel_secret(&self) -> &str {
+        &self.shared.config.channel_secret
+    }
+
+    /// The access token the double accepts.
+    pub fn access_token(&self) -> &str {
+        &self.shared.config.access_token
+    }
+
+    /// Queues a fault for each of the next `n` message requests.
+    pub fn inject(&self, fault: Fault, n: usize) {
+        let mut inner = self.shared.lock();
+        for _ in 0..n {
+            inner.faults.push_back(fault);
+        }
+    }
+
+    /// Turns the monthly-limit answer on or off.
+    pub fn set_monthly_limit(&self, on: bool) {
+        self.shared.lock().monthly_limit = on;
+    }
+
+    /// Every accepted message request, in order.
+    pub fn delivered(&self) -> Vec<Delivered> {
+        self.shared.lock().delivered.clone()
+    }
+
+    /// Every accepted message request to one user, in order.
+    pub fn delivered_to(&self, user: &str) -> Vec<Delivered> {
+        self.shared
+            .lock()
+            .delivered
+            .iter()
+            .filter(|d| d.to == user)
+            .cloned()
+            .collect()
+    }
+
+    /// The texts (or alt texts) one user received, in order.
+    pub fn texts_to(&self, user: &str) -> Vec<String> {
+        self.delivered_to(user)
+            .iter()
+            .flat_map(|d| d.messages.iter())
+            .map(|m| {
+                m.get("text")
+                    .or_else(|| m.get("altText"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// Every refused request.
+    pub fn refused(&self) -> Vec<Refused> {
+        self.shared.lock().refused.clone()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.shared.lock().stats.clone()
+    }
+
+    /// Forgets every issued reply token's freshness: they all become expired.
+    pub fn expire_reply_tokens(&self) {
+        let mut inner = self.shared.lock();
+        let old = Instant::now()
+            .checked_sub(Duration::from_secs(120))
+            .unwrap_or_else(Instant::now);
+        for t in inner.tokens.values_mut() {
+            t.issued = old;
+        }
+    }
+
+    fn next(&self) -> u64 {
+        self.shared.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn reply_token(&self, user: &str) -> String {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        self.shared.lock().tokens.insert(
+            token.clone(),
+            TokenState {
+                user: user.into(),
+                issued: Instant::now(),
+                used: false,
+            },
+        );
+        token
+    }
+
+    fn base_event(&self, kind: &str, user: &str) -> Value {
+        let n = self.next();
+        json!({
+            "type": kind,
+            "mode": "active",
+            "timestamp": chrono::Utc::now().timestamp_millis() * 1000 / 1000 + (n % 1000) as i64,
+            "source": { "type": "user", "userId": user },
+            "webhookEventId": format!("01DOUBLE{n:018}"),
+            "deliveryContext": { "isRedelivery": false },
+        })
+    }
+
+    /// A `follow` event with a fresh reply token.
+    pub fn follow_event(&self, user: &str, unblocked: bool) -> Value {
+        let mut e = self.base_event("follow", user);
+        e["replyToken"] = self.reply_token(user).into();
+        e["follow"] = json!({ "isUnblocked": unblocked });
+        e
+    }
+
+    /// An `unfollow` event.
+    pub fn unfollow_event(&self, user: &str) -> Value {
+        self.base_event("unfollow", user)
+    }
+
+    /// A text message event with a fresh reply token.
+    pub fn text_event(&self, user: &str, text: &str) -> Value {
+        let mut e = self.base_event("message", user);
+        e["replyToken"] = self.reply_token(user).into();
+        e["message"] = json!({ "type": "text", "id": self.next().to_string(), "quoteToken": "q", "text": text });
+        e
+    }
+
+    /// A sticker message event with a fresh reply token.
+    pub fn sticker_event(&self, user: &str) -> Value {
+        let mut e = self.base_event("message", user);
+        e["replyToken"] = self.reply_token(user).into();
+        e["message"] = json!({ "type": "sticker", "id": self.next().to_string(), "quoteToken": "q", "packageId": "446", "stickerId": "1988", "stickerResourceType": "STATIC" });
+        e
+    }
+
+    /// A postback event from the date picker with a fresh reply token.
+    pub fn date_event(&self, user: &str, data: &str, date: &str) -> Value {
+        let mut e = self.base_event("postback", user);
+        e["replyToken"] = self.reply_token(user).into();
+        e["postback"] = json!({ "data": data, "params": { "date": date } });
+        e
+    }
+
+    /// A callback body holding `events`.
+    pub fn callback_body(events: &[Value]) -> String {
+        json!({ "destination": "U0000000000000000000000000000000", "events": events }).to_string()
+    }
+
+    /// Sends `events` to a webhook URL, signed as LINE signs them; returns the HTTP status.
+    pub async fn send_webhook(&self, url: &str, events: &[Value]) -> anyhow::Result<u16> {
+        let body = Self::callback_body(events);
+        let sig = crate::webhook::sign(self.channel_secret(), body.as_bytes());
+        let resp = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-line-signature", sig)
+            .body(body)
+            .send()
+            .await?;
+        Ok(resp.status().as_u16())
+    }
+}
+
+/// A LINE user id for test user number `n`.
+pub fn user_id(n: u64) -> String {
+    format!("U{n:032x}")
+}
+
+/// `yorisoi line-double` arguments.
+#[derive(Debug, clap::Args)]
+pub struct DoubleArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub listen: String,
+    /// The channel access token it accepts.
+    #[arg(
+        long,
+        env = "LINE_CHANNEL_ACCESS_TOKEN",
+        default_value = "test-access-token"
+    )]
+    pub token: String,
+    /// The channel secret.
+    #[arg(
+        long,
+        env = "LINE_CHANNEL_SECRET",
+        default_value = "test-channel-secret"
+    )]
+    pub secret: String,
+    /// Enforce this many requests per second (429 beyond).
+    #[arg(long)]
+    pub rate: Option<u32>,
+    /// Keep every delivered message in memory (off: counters only).
+    #[arg(long)]
+    pub record: bool,
+}
+
+/// Runs a double until interrupted.
+pub async fn serve_forever(args: DoubleArgs) -> anyhow::Result<()> {
+    let double = LineDouble::start(
+        DoubleConfig {
+            access_token: args.token,
+            channel_secret: args.secret,
+            rate_limit: args.rate,
+            record: args.record,
+        },
+        &args.listen,
+    )?;
+    eprintln!(
+        "LINE double listening on {} (stats: GET /__double/stats)",
+        double.base_url()
+    );
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! LINE users and their conversation state.
+
+use super::StoreError;
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Finds or creates the user row for a LINE user id; returns the internal id.
+pub fn upsert(conn: &Connection, line_user_id: &str, now: &str) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO line_users (line_user_id, following, created_at, updated_at)
+         VALUES (?1, 1, ?2, ?2) ON CONFLICT(line_user_id) DO NOTHING",
+    )?
+    .execute(params![line_user_id, now])?;
+    Ok(conn
+        .prepare_cached("SELECT id FROM line_users WHERE line_user_id = ?1")?
+        .query_row([line_user_id], |r| r.get(0))?)
+}
+
+/// Records whether the reader follows the account (unfollow = blocked).
+pub fn set_following(
+    conn: &Connection,
+    user_id: i64,
+    following: bool,
+    now: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE line_users SET following = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![user_id, following, now])?;
+    Ok(())
+}
+
+/// The LINE user id of an internal user id.
+pub fn line_user_id(conn: &Connection, user_id: i64) -> Result<String, StoreError> {
+    conn.prepare_cached("SELECT line_user_id FROM line_users WHERE id = ?1")?
+        .query_row([user_id], |r| r.get(0))
+        .optional()?
+        .ok_or(StoreError::NotFound)
+}
+
+/// The stored conversation state (JSON), if any.
+pub fn conversation(conn: &Connection, user_id: i64) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT state FROM conversations WHERE user_id = ?1")?
+        .query_row([user_id], |r| r.get(0))
+        .optional()?)
+}
+
+/// Saves the conversation state (JSON).
+pub fn save_conversation(
+    conn: &Connection,
+    user_id: i64,
+    state: &str,
+    now: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO conversations (user_id, state, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT(user_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+    )?
+    .execute(params![user_id, state, now])?;
+    Ok(())
+}
