@@ -155,6 +155,11 @@ impl Application {
         self.port
     }
 
+    /// A handle that stops the server gracefully (as SIGTERM does).
+    pub fn stop_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves until SIGTERM/SIGINT, then lets in-flight requests and the current processing
     /// pass finish.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {

@@ -1,1 +1,335 @@
+use super::*;
 
+fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, day).unwrap()
+}
+
+fn info() -> ServiceInfo {
+    ServiceInfo {
+        service_name: "サンプル市 子育て応援LINE".into(),
+        municipality: "サンプル市".into(),
+        contact: "サンプル市 こども家庭センター".into(),
+        delivery_time: "毎朝9時ごろ".into(),
+    }
+}
+
+fn text(s: &str) -> Input {
+    Input::Text(s.into())
+}
+
+/// Runs inputs from a state; returns the last step and every reply text.
+fn run(start: State, inputs: &[Input], regs: &[RegistrationSummary]) -> (Step, Vec<String>) {
+    let info = info();
+    let ctx = Context {
+        today: d(2026, 11, 21),
+        registrations: regs,
+        info: &info,
+    };
+    let mut state = start;
+    let mut texts = Vec::new();
+    let mut last = None;
+    for i in inputs {
+        let s = step(&state, i, &ctx);
+        for l in s.labels() {
+            assert!(l.chars().count() <= 20, "label too long: {l}");
+        }
+        assert!(s.replies.len() <= 5);
+        texts.extend(s.replies.iter().map(|m| m.preview_text().to_owned()));
+        state = s.state.clone();
+        last = Some(s);
+    }
+    (last.expect("at least one input"), texts)
+}
+
+#[test]
+fn pregnancy_registration_with_typed_reiwa_date() {
+    let (last, texts) = run(
+        State::Idle,
+        &[
+            Input::Follow { unblocked: false },
+            text("妊娠中"),
+            text("はなこ"),
+            text("令和9年3月15日"),
+            text("はい"),
+        ],
+        &[],
+    );
+    assert_eq!(
+        last.effect,
+        Some(Effect::Register {
+            stage: Stage::Pregnancy,
+            nickname: "はなこ".into(),
+            date: d(2027, 3, 15)
+        })
+    );
+    assert_eq!(last.state, State::Idle);
+    // 2026-11-21 with due 2027-03-15: 280 - 114 = 166 = 23週5日.
+    assert!(
+        texts.last().unwrap().contains("今日は妊娠23週5日です"),
+        "{texts:?}"
+    );
+    assert!(texts[0].contains("友だち追加ありがとうございます"));
+}
+
+#[test]
+fn child_registration_with_the_date_picker() {
+    let (last, texts) = run(
+        State::AskStage,
+        &[
+            text("子育て中"),
+            text("たろうパパ"),
+            Input::Postback {
+                data: "date".into(),
+                date: Some("2026-08-01".into()),
+            },
+            text("はい"),
+        ],
+        &[],
+    );
+    assert_eq!(
+        last.effect,
+        Some(Effect::Register {
+            stage: Stage::Child,
+            nickname: "たろうパパ".into(),
+            date: d(2026, 8, 1)
+        })
+    );
+    assert!(
+        texts.last().unwrap().contains("生まれて112日目（3か月）"),
+        "{texts:?}"
+    );
+}
+
+#[test]
+fn bad_input_gets_a_friendly_reask_and_keeps_the_state() {
+    let nick = State::AskNickname {
+        stage: Stage::Pregnancy,
+        keep_date: None,
+    };
+    let date = State::AskDate {
+        stage: Stage::Pregnancy,
+        nickname: "はなこ".into(),
+    };
+    let cases: Vec<(&str, State, Input, &str)> = vec![
+        (
+            "stage: free text",
+            State::AskStage,
+            text("こんにちは"),
+            "「妊娠中」か「子育て中」",
+        ),
+        (
+            "stage: sticker",
+            State::AskStage,
+            Input::NonText,
+            "文字でのお返事",
+        ),
+        (
+            "nickname: too long",
+            nick.clone(),
+            text(&"あ".repeat(21)),
+            "20文字まで",
+        ),
+        (
+            "nickname: url",
+            nick.clone(),
+            text("https://spam.example"),
+            "URL",
+        ),
+        ("nickname: empty", nick.clone(), text("   "), "空のよう"),
+        ("nickname: two lines", nick.clone(), text("は\nな"), "改行"),
+        (
+            "nickname: sticker",
+            nick.clone(),
+            Input::NonText,
+            "文字でのお返事",
+        ),
+        (
+            "date: unreadable",
+            date.clone(),
+            text("春ごろ"),
+            "読み取れません",
+        ),
+        (
+            "date: no such day",
+            date.clone(),
+            text("2027/2/30"),
+            "カレンダーにない",
+        ),
+        (
+            "date: too far",
+            date.clone(),
+            text("2030/1/1"),
+            "2026年11月8日（日）から2027年9月17日（金）まで",
+        ),
+        (
+            "date: picker out of range",
+            date.clone(),
+            Input::Postback {
+                data: "date".into(),
+                date: Some("2020-01-01".into()),
+            },
+            "までの日付",
+        ),
+        (
+            "date: sticker",
+            date.clone(),
+            Input::NonText,
+            "文字でのお返事",
+        ),
+    ];
+    for (what, state, input, expect) in cases {
+        let (last, texts) = run(state.clone(), &[input], &[]);
+        assert_eq!(last.state, state, "{what}: state kept");
+        assert!(
+            texts.iter().any(|t| t.contains(expect)),
+            "{what}: {texts:?}"
+        );
+        assert!(last.effect.is_none(), "{what}");
+    }
+}
+
+#[test]
+fn birthday_range_is_stated() {
+    let (_, texts) = run(
+        State::AskDate {
+            stage: Stage::Child,
+            nickname: "a".into(),
+        },
+        &[text("2027/1/1")],
+        &[],
+    );
+    assert!(texts[0].contains("3歳の誕生日まで"), "{texts:?}");
+}
+
+#[test]
+fn cancel_works_at_every_step() {
+    for state in [
+        State::AskStage,
+        State::AskNickname {
+            stage: Stage::Child,
+            keep_date: None,
+        },
+        State::AskDate {
+            stage: Stage::Child,
+            nickname: "a".into(),
+        },
+        State::Confirm {
+            stage: Stage::Child,
+            nickname: "a".into(),
+            date: d(2026, 1, 1),
+        },
+    ] {
+        let (last, texts) = run(state.clone(), &[text("やめる")], &[]);
+        assert_eq!(last.state, State::Idle, "{state:?}");
+        assert!(texts[0].contains("中止しました"));
+    }
+}
+
+#[test]
+fn fixing_only_the_nickname_keeps_the_date() {
+    let start = State::Confirm {
+        stage: Stage::Pregnancy,
+        nickname: "はなこ".into(),
+        date: d(2027, 3, 15),
+    };
+    let (last, _) = run(
+        start,
+        &[text("修正する"), text("お名前"), text("はな"), text("はい")],
+        &[],
+    );
+    assert_eq!(
+        last.effect,
+        Some(Effect::Register {
+            stage: Stage::Pregnancy,
+            nickname: "はな".into(),
+            date: d(2027, 3, 15)
+        })
+    );
+}
+
+#[test]
+fn registered_readers_never_get_silence() {
+    let regs = vec![RegistrationSummary {
+        stage: Stage::Pregnancy,
+        nickname: "はなこ".into(),
+        date: d(2027, 3, 15),
+        status: RegistrationStatus::Active,
+    }];
+    for input in [
+        text("こんにちは"),
+        Input::NonText,
+        text("やめる"),
+        Input::Postback {
+            data: "x".into(),
+            date: None,
+        },
+    ] {
+        let (last, texts) = run(State::Idle, &[input.clone()], &regs);
+        assert!(!texts.is_empty(), "{input:?}");
+        assert_eq!(last.state, State::Idle);
+    }
+    let (_, texts) = run(State::Idle, &[text("こんにちは")], &regs);
+    assert!(
+        texts[0].contains("サンプル市 こども家庭センター"),
+        "help names the contact point"
+    );
+    let (_, texts) = run(State::Idle, &[text("登録内容")], &regs);
+    assert!(texts[0].contains("2027年3月15日") && texts[0].contains("配信中"));
+    let (last, _) = run(State::Idle, &[text("追加登録")], &regs);
+    assert_eq!(last.state, State::AskStage);
+}
+
+#[test]
+fn welcome_back_after_unblocking() {
+    let regs = vec![RegistrationSummary {
+        stage: Stage::Child,
+        nickname: "はなこ".into(),
+        date: d(2026, 1, 1),
+        status: RegistrationStatus::Active,
+    }];
+    let (last, texts) = run(State::Idle, &[Input::Follow { unblocked: true }], &regs);
+    assert_eq!(last.state, State::Idle);
+    assert!(texts[0].contains("おかえりなさい"));
+}
+
+#[test]
+fn typed_labels_work_everywhere() {
+    // Tapping 子育て中 while asked for the date switches the stage (and the date question).
+    let (last, texts) = run(
+        State::AskDate {
+            stage: Stage::Pregnancy,
+            nickname: "a".into(),
+        },
+        &[text("子育て中")],
+        &[],
+    );
+    assert_eq!(
+        last.state,
+        State::AskDate {
+            stage: Stage::Child,
+            nickname: "a".into()
+        }
+    );
+    assert!(texts[0].contains("お子さんの誕生日"));
+    let (last, _) = run(State::AskStage, &[text(" 妊娠中。")], &[]);
+    assert!(matches!(
+        last.state,
+        State::AskNickname {
+            stage: Stage::Pregnancy,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_stale_confirmation_rechecks_the_range() {
+    // Confirmed much later: the due date is now too far in the past.
+    let start = State::Confirm {
+        stage: Stage::Pregnancy,
+        nickname: "a".into(),
+        date: d(2026, 10, 1),
+    };
+    let (last, texts) = run(start, &[text("はい")], &[]);
+    assert!(last.effect.is_none());
+    assert!(matches!(last.state, State::AskDate { .. }), "{texts:?}");
+}

@@ -89,7 +89,7 @@ struct Inner {
     retry_keys: HashMap<String, (String, Instant)>,
     delivered: Vec<Delivered>,
     refused: Vec<Refused>,
-    faults: VecDeque<Fault>,
+    faults: VecDeque<(Option<Via>, Fault)>,
     window: VecDeque<Instant>,
     stats: Stats,
     monthly_limit: bool,
@@ -287,7 +287,14 @@ async fn message_endpoint(
             }
             inner.window.push_back(now);
         }
-        match inner.faults.pop_front() {
+        let via = if is_push { Via::Push } else { Via::Reply };
+        let fault = match inner.faults.front() {
+            Some((target, _)) if target.is_none_or(|t| t == via) => {
+                inner.faults.pop_front().map(|(_, f)| f)
+            }
+            _ => None,
+        };
+        match fault {
             Some(Fault::Status(code)) => {
                 inner.stats.faults += 1;
                 return error(code, "injected fault", vec![]);
@@ -457,9 +464,14 @@ impl LineDouble {
 
     /// Queues a fault for each of the next `n` message requests.
     pub fn inject(&self, fault: Fault, n: usize) {
+        self.inject_on(None, fault, n);
+    }
+
+    /// Queues a fault for each of the next `n` requests to one endpoint (`None`: any).
+    pub fn inject_on(&self, via: Option<Via>, fault: Fault, n: usize) {
         let mut inner = self.shared.lock();
         for _ in 0..n {
-            inner.faults.push_back(fault);
+            inner.faults.push_back((via, fault));
         }
     }
 

@@ -1,0 +1,1 @@
+//! Daily delivery (filled in with the delivery issue).

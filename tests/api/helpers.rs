@@ -1,0 +1,167 @@
+//! `spawn_app()`: a fresh database, a LINE double and the service on free ports.
+
+use chrono::NaiveDate;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use yorisoi::clock::{Clock, ManualClock, SharedClock};
+use yorisoi::config::{PushTime, Secret, Settings};
+use yorisoi::line_double::{DoubleConfig, LineDouble};
+use yorisoi::startup::Application;
+
+pub struct TestApp {
+    pub address: String,
+    pub double: LineDouble,
+    pub settings: Settings,
+    pub clock: ManualClock,
+    pub db_path: PathBuf,
+    dir: Arc<tempfile::TempDir>,
+    stop: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Today in the tests: a fixed date so positions are known.
+pub fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 21).unwrap()
+}
+
+pub fn settings_for(double: &LineDouble, db_path: PathBuf) -> Settings {
+    Settings {
+        channel_secret: Secret::new(double.channel_secret()),
+        channel_access_token: Secret::new(double.access_token()),
+        line_api_base: double.base_url(),
+        line_data_api_base: double.base_url(),
+        line_timeout: Duration::from_millis(700),
+        database: db_path,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
+        push_time: PushTime::Off,
+        content_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("messages"),
+        richmenu_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("richmenus"),
+        push_rate: 1_950,
+        push_concurrency: 16,
+        catch_up_days: 0,
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    let double = LineDouble::start(DoubleConfig::default(), "127.0.0.1:0").expect("double starts");
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let db_path = dir.path().join("nested").join("yorisoi.db");
+    let clock = ManualClock::at_jst_morning(today());
+    start(double, db_path, clock, dir).await
+}
+
+async fn start(
+    double: LineDouble,
+    db_path: PathBuf,
+    clock: ManualClock,
+    dir: Arc<tempfile::TempDir>,
+) -> TestApp {
+    let settings = settings_for(&double, db_path.clone());
+    let shared: SharedClock = Arc::new(clock.clone());
+    let app = Application::build(settings.clone(), shared)
+        .await
+        .expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let stop = app.stop_handle();
+    let task = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        double,
+        settings,
+        clock,
+        db_path,
+        dir,
+        stop,
+        task,
+    }
+}
+
+impl TestApp {
+    pub fn webhook_url(&self) -> String {
+        format!("{}/webhook", self.address)
+    }
+
+    /// Sends signed events as LINE would.
+    pub async fn send(&self, events: &[Value]) -> u16 {
+        self.double
+            .send_webhook(&self.webhook_url(), events)
+            .await
+            .expect("webhook request")
+    }
+
+    /// Sends a raw body with the given signature header.
+    pub async fn post_raw(
+        &self,
+        body: impl Into<reqwest::Body>,
+        signature: Option<(&str, String)>,
+    ) -> reqwest::Response {
+        let mut req = reqwest::Client::new()
+            .post(self.webhook_url())
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some((name, value)) = signature {
+            req = req.header(name, value);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub fn db(&self) -> rusqlite::Connection {
+        let c = rusqlite::Connection::open(&self.db_path).unwrap();
+        c.busy_timeout(Duration::from_secs(5)).unwrap();
+        c
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        self.db().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// Waits until every stored event is processed and every reply sent.
+    pub async fn settle(&self) {
+        for _ in 0..500 {
+            let pending = self.count("SELECT (SELECT count(*) FROM webhook_events WHERE processed_at IS NULL) + (SELECT count(*) FROM outbox WHERE status = 'pending')");
+            if pending == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("events or replies still pending after 5 s");
+    }
+
+    /// Sends events and waits for them to be handled.
+    pub async fn say(&self, events: &[Value]) {
+        assert_eq!(self.send(events).await, 200);
+        self.settle().await;
+    }
+
+    /// The texts a user received, in order.
+    pub fn texts(&self, user: &str) -> Vec<String> {
+        self.double.texts_to(user)
+    }
+
+    pub fn last_text(&self, user: &str) -> String {
+        self.texts(user).last().cloned().unwrap_or_default()
+    }
+
+    /// No request was refused by the double (the contract held).
+    pub fn assert_contract_held(&self) {
+        let refused = self.double.refused();
+        assert!(
+            refused.is_empty(),
+            "the double refused requests: {refused:?}"
+        );
+    }
+
+    /// Stops the service (as SIGTERM would) and starts a new one on the same database.
+    pub async fn restart(self) -> TestApp {
+        self.stop.stop(true).await;
+        self.task.await.unwrap().unwrap();
+        start(self.double, self.db_path, self.clock, self.dir).await
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+}

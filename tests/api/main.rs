@@ -1,0 +1,4 @@
+mod delivery;
+mod helpers;
+mod registration;
+mod webhook;
