@@ -264,7 +264,7 @@ fn registered_readers_never_get_silence() {
             date: None,
         },
     ] {
-        let (last, texts) = run(State::Idle, &[input.clone()], &regs);
+        let (last, texts) = run(State::Idle, std::slice::from_ref(&input), &regs);
         assert!(!texts.is_empty(), "{input:?}");
         assert_eq!(last.state, State::Idle);
     }
