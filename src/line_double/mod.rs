@@ -125,6 +125,7 @@ struct Shared {
     inner: Mutex<Inner>,
     per_user: Mutex<HashMap<String, u64>>,
     seq: AtomicU64,
+    last_timestamp: std::sync::atomic::AtomicI64,
 }
 
 /// A running double.
@@ -421,6 +422,7 @@ impl LineDouble {
             }),
             per_user: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(1),
+            last_timestamp: std::sync::atomic::AtomicI64::new(0),
         });
         let listener = TcpListener::bind(addr)?;
         let port = listener.local_addr()?.port();
@@ -551,10 +553,18 @@ impl LineDouble {
 
     fn base_event(&self, kind: &str, user: &str) -> Value {
         let n = self.next();
+        // Strictly increasing, like the order a person acts in.
+        let now = chrono::Utc::now().timestamp_millis();
+        let prev = self.shared.last_timestamp.fetch_max(now, Ordering::SeqCst);
+        let ts = if prev >= now {
+            self.shared.last_timestamp.fetch_add(1, Ordering::SeqCst) + 1
+        } else {
+            now
+        };
         json!({
             "type": kind,
             "mode": "active",
-            "timestamp": chrono::Utc::now().timestamp_millis() * 1000 / 1000 + (n % 1000) as i64,
+            "timestamp": ts,
             "source": { "type": "user", "userId": user },
             "webhookEventId": format!("01DOUBLE{n:018}"),
             "deliveryContext": { "isRedelivery": false },

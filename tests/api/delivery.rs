@@ -1,1 +1,336 @@
-//! Daily delivery (filled in with the delivery issue).
+//! Daily delivery through `yorisoi push`, against the LINE double.
+
+use crate::helpers::{TestApp, spawn_app_on};
+use chrono::{Days, NaiveDate};
+use serde_json::Value;
+use std::collections::HashMap;
+use yorisoi::clock::{Clock, SystemClock};
+use yorisoi::content::ContentPack;
+use yorisoi::line_double::{Fault, Via, user_id};
+
+/// `yorisoi push` checks the date against the real clock, so these tests live on today.
+fn real_today() -> NaiveDate {
+    SystemClock.today()
+}
+
+fn summary(out: &std::process::Output) -> Value {
+    assert!(
+        out.stderr.is_empty() || out.status.success() || !out.stdout.is_empty(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "push printed no JSON: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn pushes_by_user(app: &TestApp) -> HashMap<String, Vec<Vec<Value>>> {
+    let mut m: HashMap<String, Vec<Vec<Value>>> = HashMap::new();
+    for d in app
+        .double
+        .delivered()
+        .into_iter()
+        .filter(|d| d.via == Via::Push)
+    {
+        m.entry(d.to).or_default().push(d.messages);
+    }
+    m
+}
+
+fn text_of(m: &Value) -> String {
+    match m["type"].as_str() {
+        Some("text") => m["text"].as_str().unwrap().to_owned(),
+        _ => format!(
+            "{} {}",
+            m["altText"].as_str().unwrap_or_default(),
+            m["contents"]
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_pregnancy_and_child_day_gets_the_right_message_once() {
+    let today = real_today();
+    let app = spawn_app_on(today).await;
+    let pack = ContentPack::load(&app.settings.content_dir).unwrap();
+
+    // One reader at every pregnancy day from 4週0日 (28) to 41週6日 (293)…
+    for gd in 28..=293i64 {
+        let due = today + Days::new((280 - gd + 13) as u64) - Days::new(13);
+        app.register(&user_id(gd as u64), "妊娠中", &format!("p{gd}"), due)
+            .await;
+    }
+    // …and at every child day from birth to the 3rd birthday.
+    let third_birthday_day =
+        (today - today.checked_sub_months(chrono::Months::new(36)).unwrap()).num_days();
+    for n in 0..=third_birthday_day {
+        app.register(
+            &user_id(10_000 + n as u64),
+            "子育て中",
+            &format!("c{n}"),
+            today - Days::new(n as u64),
+        )
+        .await;
+    }
+    app.settle().await;
+    let registered = app.count("SELECT count(*) FROM registrations WHERE status = 'active'");
+    assert_eq!(registered, 266 + third_birthday_day + 1);
+    let replies_before = app.double.delivered().len();
+
+    let out = app.push_cli(&["--json"]);
+    let s = summary(&out);
+    assert!(out.status.success(), "{s}");
+    assert_eq!(s["failed"], 0);
+    let pushes = pushes_by_user(&app);
+    assert_eq!(
+        app.double.delivered().len() - replies_before,
+        s["sent"].as_u64().unwrap() as usize
+    );
+
+    // Pregnancy: 266 pushes with the right 週/日 and nickname.
+    for gd in 28..=293i64 {
+        let got = pushes
+            .get(&user_id(gd as u64))
+            .unwrap_or_else(|| panic!("no push at gestational day {gd}"));
+        assert_eq!(got.len(), 1, "one push at gestational day {gd}");
+        let first = text_of(&got[0][0]);
+        assert!(
+            first.contains(&format!("妊娠{}週{}日", gd / 7, gd % 7)),
+            "gd {gd}: {first}"
+        );
+        assert!(first.contains(&format!("p{gd}さん")), "gd {gd}: {first}");
+    }
+
+    // Child: a push exactly on the days the pack has a message (the cadence), with the nickname
+    // and the right day count, ending with the 3rd birthday.
+    let mut child_pushes = 0;
+    for n in 0..=third_birthday_day {
+        let user = user_id(10_000 + n as u64);
+        let birthday_age = (1..=3u32).find(|k| {
+            today.checked_sub_months(chrono::Months::new(12 * k))
+                == Some(today - Days::new(n as u64))
+        });
+        let expected_day = match birthday_age {
+            Some(k) => pack.birthdays.contains_key(&k),
+            None => pack.child_days.contains_key(&n),
+        };
+        let got = pushes.get(&user);
+        let has_day_message = got.is_some_and(|g| {
+            let t = text_of(&g[0][0]);
+            t.contains(&format!("c{n}さん")) && !t.starts_with("【")
+        });
+        assert_eq!(
+            has_day_message, expected_day,
+            "child day {n} (birthday {birthday_age:?})"
+        );
+        if let Some(g) = got {
+            child_pushes += 1;
+            assert_eq!(g.len(), 1, "one push on day {n}");
+            assert!(g[0].len() <= 5);
+            let all: String = g[0].iter().map(text_of).collect();
+            if expected_day
+                && birthday_age.is_none()
+                && all.contains("生まれて")
+                && !all.contains("{")
+            {
+                assert!(
+                    all.contains(&format!("生まれて{n}日"))
+                        || all.contains("か月")
+                        || all.contains("歳"),
+                    "day {n}: position shown: {all}"
+                );
+            }
+            // Every push ends with the municipality's footer.
+            let last = text_of(g[0].last().unwrap());
+            assert!(last.contains("個人差があります"), "day {n}: footer");
+        }
+    }
+    assert!(
+        child_pushes >= 260,
+        "child pushes follow the cadence: {child_pushes}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM registrations WHERE status = 'completed'"),
+        1,
+        "the 3rd birthday completes the programme"
+    );
+
+    // Notices on their days: 4か月児健診 reaches the reader at its first day (registered today
+    // inside the window), birth procedures reach the newborn's family.
+    let window = pack
+        .notices
+        .iter()
+        .find(|n| n.id == "checkup-4m")
+        .unwrap()
+        .range
+        .unwrap();
+    let at_window = pushes
+        .get(&user_id(10_000 + window.0 as u64))
+        .expect("push at the window start");
+    assert!(
+        at_window
+            .iter()
+            .flatten()
+            .any(|m| text_of(m).contains("4か月児健診"))
+    );
+    let newborn = pushes.get(&user_id(10_000)).unwrap();
+    assert!(newborn[0].iter().any(|m| text_of(m).contains("出生届")));
+    assert_eq!(
+        app.count("SELECT count(*) FROM delivery_items WHERE content_id = 'notice/checkup-4m'"),
+        (window.1 - window.0 + 1),
+        "every reader inside the window (all registered today) gets it once"
+    );
+
+    // A second run sends nothing.
+    let sent_so_far = app.double.stats().pushes;
+    let again = summary(&app.push_cli(&["--json"]));
+    assert_eq!(again["sent"], 0);
+    assert_eq!(app.double.stats().pushes, sent_so_far);
+    app.assert_contract_held();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_and_unregistered_readers_receive_nothing() {
+    let today = real_today();
+    let app = spawn_app_on(today).await;
+    app.register(&user_id(1), "妊娠中", "a", today + Days::new(100))
+        .await;
+    app.register(&user_id(2), "妊娠中", "b", today + Days::new(100))
+        .await;
+    app.say(&[app.double.unfollow_event(&user_id(2))]).await;
+    app.say(&[app.double.follow_event(&user_id(3), false)])
+        .await;
+    app.settle().await;
+    let s = summary(&app.push_cli(&["--json"]));
+    assert_eq!(s["planned"], 1);
+    let pushes = pushes_by_user(&app);
+    assert!(pushes.contains_key(&user_id(1)));
+    assert!(!pushes.contains_key(&user_id(2)), "blocked (解除)");
+    assert!(!pushes.contains_key(&user_id(3)), "never registered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twins_get_both_messages_named_in_one_push() {
+    let today = real_today();
+    let app = spawn_app_on(today).await;
+    let u = user_id(1);
+    let birthday = today - Days::new(10);
+    app.register(&u, "子育て中", "はなこ", birthday).await;
+    app.settle().await;
+    app.say(&[app.double.text_event(&u, "追加登録")]).await;
+    app.register(&u, "子育て中", "はなこ", birthday).await;
+    app.settle().await;
+    summary(&app.push_cli(&["--json"]));
+    let pushes = pushes_by_user(&app);
+    let got = &pushes[&u];
+    assert_eq!(got.len(), 1, "packed in one push");
+    let texts: Vec<String> = got[0].iter().map(text_of).collect();
+    assert!(
+        texts[0].starts_with("【1人目：はなこさん・生まれて10日目】"),
+        "{texts:?}"
+    );
+    assert!(
+        texts[1].starts_with("【2人目：はなこさん・生まれて10日目】"),
+        "{texts:?}"
+    );
+    // Shared notices come once, not once per twin.
+    let notice_count = texts.iter().filter(|t| t.contains("出生届")).count();
+    assert!(notice_count <= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_are_retried_and_refusals_reported() {
+    let today = real_today();
+    let app = spawn_app_on(today).await;
+    for i in 1..=3 {
+        app.register(&user_id(i), "妊娠中", "a", today + Days::new(100))
+            .await;
+    }
+    app.settle().await;
+    // Two 503s (retried with the same key), then one refusal (never retried).
+    app.double.inject_on(Some(Via::Push), Fault::Status(503), 2);
+    app.double.inject_on(Some(Via::Push), Fault::Status(400), 1);
+    let out = app.push_cli(&["--json"]);
+    let s = summary(&out);
+    assert_eq!(s["sent"], 2);
+    assert_eq!(s["failed"], 1);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "non-zero when something failed for good"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM deliveries WHERE status = 'failed' AND error LIKE '%400%'"),
+        1
+    );
+    // A rerun does not resend the refused one nor the delivered ones.
+    let again = summary(&app.push_cli(&["--json"]));
+    assert_eq!(again["sent"], 0);
+    assert_eq!(again["already_sent"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monthly_limit_stops_the_run_and_a_rerun_finishes_it() {
+    let today = real_today();
+    let app = spawn_app_on(today).await;
+    for i in 1..=3 {
+        app.register(&user_id(i), "妊娠中", "a", today + Days::new(100))
+            .await;
+    }
+    app.settle().await;
+    app.double.set_monthly_limit(true);
+    let out = app.push_cli(&["--json"]);
+    let s = summary(&out);
+    assert_eq!(s["monthly_limit"], true);
+    assert_eq!(out.status.code(), Some(1));
+    app.double.set_monthly_limit(false);
+    let s = summary(&app.push_cli(&["--json"]));
+    assert_eq!(s["sent"], 3);
+    assert_eq!(app.double.stats().pushes, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_at_once_never_send_twice() {
+    let today = real_today();
+    let app = spawn_app_on(today).await;
+    for i in 1..=60 {
+        app.register(&user_id(i), "子育て中", "a", today - Days::new(i))
+            .await;
+    }
+    app.settle().await;
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| app.push_cli(&["--json"]));
+        let b = s.spawn(|| app.push_cli(&["--json"]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let (a, b) = (summary(&a), summary(&b));
+    let planned = a["planned"].as_u64().unwrap();
+    assert_eq!(
+        a["sent"].as_u64().unwrap() + b["sent"].as_u64().unwrap(),
+        planned,
+        "{a} {b}"
+    );
+    let per_user = pushes_by_user(&app);
+    assert!(
+        per_user.values().all(|p| p.len() == 1),
+        "each reader exactly one push"
+    );
+    assert_eq!(per_user.len() as u64, planned);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dates_outside_the_catch_up_window_are_refused() {
+    let today = real_today();
+    let app = spawn_app_on(today).await;
+    let yesterday = (today - Days::new(1)).to_string();
+    let out = app.push_cli(&["--date", &yesterday]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("catch-up window"));
+    let tomorrow = (today + Days::new(1)).to_string();
+    let out = app.push_cli(&["--date", &tomorrow]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("future"));
+}

@@ -46,10 +46,15 @@ pub fn settings_for(double: &LineDouble, db_path: PathBuf) -> Settings {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_on(today()).await
+}
+
+/// An app whose clock stands at 08:00 Asia/Tokyo on `date`.
+pub async fn spawn_app_on(date: NaiveDate) -> TestApp {
     let double = LineDouble::start(DoubleConfig::default(), "127.0.0.1:0").expect("double starts");
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let db_path = dir.path().join("nested").join("yorisoi.db");
-    let clock = ManualClock::at_jst_morning(today());
+    let clock = ManualClock::at_jst_morning(date);
     start(double, db_path, clock, dir).await
 }
 
@@ -161,7 +166,37 @@ impl TestApp {
         start(self.double, self.db_path, self.clock, self.dir).await
     }
 
-    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.clock.now()
+    /// Runs `yorisoi push` as a separate process against this app's database and double.
+    pub fn push_cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_yorisoi"))
+            .arg("push")
+            .args(args)
+            .env_clear()
+            .env("LINE_CHANNEL_SECRET", self.settings.channel_secret.expose())
+            .env(
+                "LINE_CHANNEL_ACCESS_TOKEN",
+                self.settings.channel_access_token.expose(),
+            )
+            .env("LINE_API_BASE", &self.settings.line_api_base)
+            .env("LINE_TIMEOUT_MS", "2000")
+            .env("YORISOI_DATABASE", &self.db_path)
+            .env("YORISOI_CONTENT_DIR", &self.settings.content_dir)
+            .env("YORISOI_PUSH_TIME", "off")
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("yorisoi push runs")
+    }
+
+    /// Registers a reader through the conversation, all in one webhook request.
+    pub async fn register(&self, user: &str, stage: &str, nickname: &str, date: NaiveDate) {
+        let d = &self.double;
+        let events = [
+            d.follow_event(user, false),
+            d.text_event(user, stage),
+            d.text_event(user, nickname),
+            d.text_event(user, &date.format("%Y/%m/%d").to_string()),
+            d.text_event(user, "はい"),
+        ];
+        assert_eq!(self.send(&events).await, 200);
     }
 }

@@ -27,7 +27,8 @@ async fn signatures_are_checked_before_anything_is_stored() {
     let app = spawn_app().await;
     let user = user_id(1);
     let body = LineDouble::callback_body(&[app.double.follow_event(&user, false)]);
-    let cases: Vec<(&str, Option<(&str, String)>, u16)> = vec![
+    type Case<'a> = (&'a str, Option<(&'a str, String)>, u16);
+    let cases: Vec<Case> = vec![
         ("missing signature", None, 401),
         (
             "wrong secret",
