@@ -86,4 +86,4 @@ CREATE TABLE outbox (
     created_at   TEXT NOT NULL,
     sent_at      TEXT
 );
-CREATE INDEX outbox_pending ON outbox(user_id, id) WHERE status = 'pending';
+CREATE INDEX outbox_pending ON outbox(id) WHERE status = 'pending';

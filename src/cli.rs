@@ -37,6 +37,9 @@ enum Command {
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
+        /// Only plan: count what would be sent, record and send nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Content pack tools.
     #[command(subcommand)]
@@ -119,7 +122,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Push { date, json } => {
+        Command::Push {
+            date,
+            json,
+            dry_run,
+        } => {
             let settings = Settings::load(cli.config.as_deref())?;
             let clock: SharedClock = Arc::new(SystemClock);
             let date = date.unwrap_or_else(|| clock.today());
@@ -128,7 +135,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let line = line_client(&settings)?;
             let summary = runtime()?.block_on(async move {
                 let worker = Worker::new(&settings, pack, line, clock)?;
-                worker.run_day(date).await
+                if dry_run {
+                    worker.dry_run(date).await
+                } else {
+                    worker.run_day(date).await
+                }
             });
             let summary = match summary {
                 Ok(s) => s,
@@ -139,7 +150,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(RunError::Other(e)) => return Err(e),
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&summary)?);
+                let mut v = serde_json::to_value(&summary)?;
+                v["dry_run"] = dry_run.into();
+                v["peak_rss_kib"] = crate::delivery::peak_rss_kib().into();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else if dry_run {
+                println!(
+                    "{} (dry run): {} push(es) would be sent, {} registration(s) would complete; planned in {} ms",
+                    summary.date, summary.planned, summary.completed, summary.plan_ms
+                );
             } else {
                 println!(
                     "{}: planned {}, sent {}, already sent {}, failed {}, completed {}{}",

@@ -16,10 +16,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
-/// Events read per transaction.
-const BATCH: usize = 500;
+/// Events per transaction: small enough that the webhook's inbox writer never waits long for
+/// the write lock.
+const BATCH: usize = 32;
 /// A reply token is good for about a minute; after this a push is used instead.
 const REPLY_TOKEN_TTL: Duration = Duration::from_secs(50);
+/// How long the processor waits after a wake-up so that a burst is handled in one batch.
+const COALESCE: Duration = Duration::from_millis(5);
 /// Tries before an outbox entry is given up.
 const MAX_OUTBOX_ATTEMPTS: i64 = 5;
 
@@ -100,7 +103,11 @@ impl Processor {
                 return;
             }
             tokio::select! {
-                _ = wake.notified() => {}
+                _ = wake.notified() => {
+                    // Let a burst gather into one batch: a few milliseconds are nothing to a
+                    // parent, and one transaction for many events is far cheaper than many.
+                    tokio::time::sleep(COALESCE).await;
+                }
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = stop.changed() => {}
             }
@@ -144,7 +151,7 @@ impl Processor {
             .count();
         let at = store::ts(self.clock.now());
         self.with_db(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = store::write_tx(conn)?;
             for (id, r) in &results {
                 match r {
                     SendResult::Sent(req) => {
@@ -211,16 +218,26 @@ fn process_batch(
     now: DateTime<Utc>,
     info: &ServiceInfo,
 ) -> anyhow::Result<usize> {
-    let tx = conn.transaction()?;
+    let mut tx = store::write_tx(conn)?;
     let pending = events::pending(&tx, BATCH)?;
     let now_s = store::ts(now);
     let today = now.with_timezone(&crate::clock::jst()).date_naive();
     for e in &pending {
-        let outcome = match handle(&tx, e, today, &now_s, info) {
-            Ok(outcome) => outcome,
+        // A savepoint per event: a failing event is undone alone.
+        let sp = tx.savepoint()?;
+        let outcome = match handle(&sp, e, today, &now_s, info) {
+            Ok(outcome) => {
+                sp.commit()?;
+                outcome
+            }
+            Err(err) if store::is_busy(&err) => {
+                // Not the event's fault: undo the whole batch; it is retried.
+                return Err(err.into());
+            }
             Err(err) => {
                 // One bad event must not block the others: record and move on.
-                tracing::error!(event_row = e.id, error = %err, "event could not be processed");
+                drop(sp);
+                tracing::error!(event_row = e.id, error = ?err, "event could not be processed");
                 "error".to_owned()
             }
         };

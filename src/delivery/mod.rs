@@ -45,6 +45,19 @@ pub struct RunSummary {
     pub completed: usize,
     /// Stopped early: LINE's monthly limit.
     pub monthly_limit: bool,
+    /// Time spent planning (reading registrations and computing the day), in milliseconds.
+    pub plan_ms: u64,
+    /// Time spent recording and sending, in milliseconds.
+    pub send_ms: u64,
+}
+
+/// Peak resident memory of this process in KiB (Linux), for benchmark reports.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// Why a date cannot be delivered.
@@ -163,16 +176,20 @@ impl Worker {
         let pack = self.pack.clone();
         let now = store::ts(self.clock.now());
         let d = date_s.clone();
+        let started = std::time::Instant::now();
         let plan = self
             .with_db(move |conn| {
                 deliveries::run_started(conn, &d, &now)?;
                 plan_day_for_all(conn, &pack, date)
             })
             .await?;
+        let plan_ms = started.elapsed().as_millis() as u64;
+        let sending = std::time::Instant::now();
         let plan = Arc::new(plan);
         let mut summary = RunSummary {
             date: date_s.clone(),
             planned: plan.pushes.len(),
+            plan_ms,
             ..Default::default()
         };
         tracing::info!(date = %date_s, pushes = plan.pushes.len(), "delivery planned");
@@ -220,7 +237,7 @@ impl Worker {
                 let results: Vec<(i64, Outcome)> =
                     results.into_iter().map(|((_, _, id), o)| (id, o)).collect();
                 self.with_db(move |conn| {
-                    let tx = conn.transaction()?;
+                    let tx = store::write_tx(conn)?;
                     for (id, o) in &results {
                         deliveries::finish(&tx, *id, o, &now)?;
                     }
@@ -253,7 +270,7 @@ impl Worker {
         let (failed, planned, sent_total) = (summary.failed, summary.planned, summary.sent);
         summary.completed = self
             .with_db(move |conn| {
-                let tx = conn.transaction()?;
+                let tx = store::write_tx(conn)?;
                 let mut n = 0;
                 for c in &plan2.completions {
                     let delivered = c.push.is_none_or(|key| sent_keys.contains(&key));
@@ -274,8 +291,25 @@ impl Worker {
                 Ok(n)
             })
             .await?;
+        summary.send_ms = sending.elapsed().as_millis() as u64;
         tracing::info!(date = %date_s, sent = summary.sent, already_sent = summary.already_sent, failed = summary.failed, completed = summary.completed, "delivery finished");
         Ok(summary)
+    }
+
+    /// Plans `date` without recording or sending anything (`yorisoi push --dry-run`).
+    pub async fn dry_run(&self, date: NaiveDate) -> Result<RunSummary, RunError> {
+        let pack = self.pack.clone();
+        let started = std::time::Instant::now();
+        let plan = self
+            .with_db(move |conn| plan_day_for_all(conn, &pack, date))
+            .await?;
+        Ok(RunSummary {
+            date: date.to_string(),
+            planned: plan.pushes.len(),
+            completed: plan.completions.len(),
+            plan_ms: started.elapsed().as_millis() as u64,
+            ..Default::default()
+        })
     }
 
     async fn claim_chunk(
@@ -287,7 +321,7 @@ impl Worker {
         let now = self.clock.now();
         let pack = self.pack.clone();
         self.with_db(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = store::write_tx(conn)?;
             let date_s = date.to_string();
             let now_s = store::ts(now);
             let now_ms = now.timestamp_millis();

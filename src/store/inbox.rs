@@ -107,7 +107,7 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>) {
 }
 
 fn commit(conn: &mut Connection, jobs: &[Job]) -> rusqlite::Result<Vec<usize>> {
-    let tx = conn.transaction()?;
+    let tx = super::write_tx(conn)?;
     let mut counts = Vec::with_capacity(jobs.len());
     {
         let mut insert = tx.prepare_cached(

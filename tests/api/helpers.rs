@@ -5,7 +5,7 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use yorisoi::clock::{Clock, ManualClock, SharedClock};
+use yorisoi::clock::{ManualClock, SharedClock};
 use yorisoi::config::{PushTime, Secret, Settings};
 use yorisoi::line_double::{DoubleConfig, LineDouble};
 use yorisoi::startup::Application;
