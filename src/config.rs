@@ -269,7 +269,9 @@ impl Settings {
             }
         };
 
-        let push_rate = number("YORISOI_PUSH_RATE", get("YORISOI_PUSH_RATE"), 1_950u32)?;
+        // LINE allows 2,000 push requests per second; the headroom absorbs scheduling jitter
+        // between when a request leaves and when LINE counts it.
+        let push_rate = number("YORISOI_PUSH_RATE", get("YORISOI_PUSH_RATE"), 1_920u32)?;
         if push_rate == 0 {
             return Err(ConfigError::Invalid {
                 name: "YORISOI_PUSH_RATE",

@@ -19,12 +19,13 @@ use governor::{Quota, RateLimiter};
 use rusqlite::Connection;
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
 /// Pushes recorded and claimed per database transaction.
-const CHUNK: usize = 2_000;
+const CHUNK: usize = 1_000;
 /// How long a run holds a push it is sending before another run may take it over.
 const LEASE: Duration = Duration::from_secs(15);
 
@@ -196,68 +197,35 @@ impl Worker {
 
         let limiter: Arc<Limiter> = Arc::new(RateLimiter::direct(
             Quota::per_second(NonZeroU32::new(self.rate).unwrap_or(NonZeroU32::MIN)).allow_burst(
-                NonZeroU32::new((self.rate / 100).clamp(1, 20)).unwrap_or(NonZeroU32::MIN),
+                NonZeroU32::new((self.rate / 200).clamp(1, 10)).unwrap_or(NonZeroU32::MIN),
             ),
         ));
-        let mut busy: Vec<usize> = Vec::new();
         let mut pending: Vec<usize> = (0..plan.pushes.len()).collect();
         let mut sent_keys: HashSet<(i64, u32)> = HashSet::new();
         loop {
-            for chunk in pending.chunks(CHUNK) {
-                let (ready, claims) = self.claim_chunk(plan.clone(), chunk.to_vec(), date).await?;
-                for (i, c) in claims {
-                    match c {
-                        Claim::AlreadySent => {
-                            summary.already_sent += 1;
-                            let p = &plan.pushes[i];
-                            sent_keys.insert((p.user_id, p.seq));
-                        }
-                        Claim::AlreadyFailed => summary.failed += 1,
-                        Claim::Busy { .. } => busy.push(i),
-                        Claim::Skipped | Claim::Mine { .. } => {}
-                    }
-                }
-                let results = self.send_all(ready, limiter.clone()).await;
-                let now = store::ts(self.clock.now());
-                for (r, o) in &results {
-                    match o {
-                        Outcome::Sent { .. } => {
-                            summary.sent += 1;
-                            sent_keys.insert((r.0, r.1));
-                        }
-                        Outcome::Failed(_) => summary.failed += 1,
-                        Outcome::Retry(e) => {
-                            summary.failed += 1;
-                            if e.contains("monthly limit") {
-                                summary.monthly_limit = true;
-                            }
-                        }
-                    }
-                }
-                let results: Vec<(i64, Outcome)> =
-                    results.into_iter().map(|((_, _, id), o)| (id, o)).collect();
-                self.with_db(move |conn| {
-                    let tx = store::write_tx(conn)?;
-                    for (id, o) in &results {
-                        deliveries::finish(&tx, *id, o, &now)?;
-                    }
-                    tx.commit()?;
-                    Ok(())
-                })
+            let busy = self
+                .deliver_pass(
+                    plan.clone(),
+                    pending,
+                    date,
+                    limiter.clone(),
+                    &mut summary,
+                    &mut sent_keys,
+                )
                 .await?;
-                if summary.monthly_limit {
-                    tracing::error!(
-                        "LINE's monthly message limit is reached: delivery stopped; rerun once it is lifted"
-                    );
-                    return Ok(summary);
-                }
+            if summary.monthly_limit {
+                tracing::error!(
+                    "LINE's monthly message limit is reached: delivery stopped; rerun once it is lifted"
+                );
+                summary.send_ms = sending.elapsed().as_millis() as u64;
+                return Ok(summary);
             }
             if busy.is_empty() {
                 break;
             }
             // Another run holds some pushes: wait for it to finish them or for its lease to lapse.
             tokio::time::sleep(Duration::from_millis(500)).await;
-            pending = std::mem::take(&mut busy);
+            pending = busy;
         }
 
         // Registrations that reached the end, and pushes planned before but no longer wanted.
@@ -310,6 +278,128 @@ impl Worker {
             plan_ms: started.elapsed().as_millis() as u64,
             ..Default::default()
         })
+    }
+
+    /// One pass over `pending`: a producer records and claims pushes chunk by chunk, a sender
+    /// streams them to LINE under the rate limit, a finisher records outcomes in batches; the
+    /// three overlap so the sender never waits for the database. Returns the pushes another run
+    /// was holding.
+    async fn deliver_pass(
+        &self,
+        plan: Arc<Plan>,
+        pending: Vec<usize>,
+        date: NaiveDate,
+        limiter: Arc<Limiter>,
+        summary: &mut RunSummary,
+        sent_keys: &mut HashSet<(i64, u32)>,
+    ) -> anyhow::Result<Vec<usize>> {
+        let (ready_tx, ready_rx) = tokio::sync::mpsc::channel::<Ready>(CHUNK * 2);
+        let (done_tx, mut done_rx) =
+            tokio::sync::mpsc::unbounded_channel::<((i64, u32, i64), Outcome)>();
+        let stop = Arc::new(AtomicBool::new(false));
+
+        let producer = async {
+            let mut claims = Vec::with_capacity(pending.len());
+            for chunk in pending.chunks(CHUNK) {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let (ready, c) = self.claim_chunk(plan.clone(), chunk.to_vec(), date).await?;
+                claims.extend(c);
+                for r in ready {
+                    if ready_tx.send(r).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            drop(ready_tx);
+            anyhow::Ok(claims)
+        };
+
+        let sender = async {
+            let ready = futures_util::stream::unfold(ready_rx, |mut rx| async move {
+                rx.recv().await.map(|r| (r, rx))
+            });
+            let results = ready
+                .map(|r| {
+                    let (limiter, stop) = (limiter.clone(), stop.clone());
+                    async move {
+                        let outcome = if stop.load(Ordering::Relaxed) {
+                            Outcome::Retry(
+                                "not sent: the run stopped at LINE's monthly limit".into(),
+                            )
+                        } else {
+                            self.send_one(&r, &limiter).await
+                        };
+                        if matches!(&outcome, Outcome::Retry(e) if e.starts_with("monthly limit")) {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        ((r.user_id, r.seq, r.id), outcome)
+                    }
+                })
+                .buffer_unordered(self.concurrency);
+            let mut results = std::pin::pin!(results);
+            while let Some(done) = results.next().await {
+                let _ = done_tx.send(done);
+            }
+            drop(done_tx);
+        };
+
+        let finisher = async {
+            let mut tally = (0usize, 0usize, Vec::new());
+            while let Some(first) = done_rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < CHUNK {
+                    match done_rx.try_recv() {
+                        Ok(d) => batch.push(d),
+                        Err(_) => break,
+                    }
+                }
+                for ((user, seq, _), o) in &batch {
+                    match o {
+                        Outcome::Sent { .. } => {
+                            tally.0 += 1;
+                            tally.2.push((*user, *seq));
+                        }
+                        Outcome::Failed(_) | Outcome::Retry(_) => tally.1 += 1,
+                    }
+                }
+                let now = store::ts(self.clock.now());
+                let rows: Vec<(i64, Outcome)> =
+                    batch.into_iter().map(|((_, _, id), o)| (id, o)).collect();
+                self.with_db(move |conn| {
+                    let tx = store::write_tx(conn)?;
+                    for (id, o) in &rows {
+                        deliveries::finish(&tx, *id, o, &now)?;
+                    }
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await?;
+            }
+            anyhow::Ok(tally)
+        };
+
+        let (claims, (), tally) = tokio::join!(producer, sender, finisher);
+        let (claims, (sent, failed, keys)) = (claims?, tally?);
+        summary.sent += sent;
+        summary.failed += failed;
+        summary.monthly_limit |= stop.load(Ordering::Relaxed);
+        sent_keys.extend(keys);
+        let mut busy = Vec::new();
+        for (i, c) in claims {
+            match c {
+                Claim::AlreadySent => {
+                    summary.already_sent += 1;
+                    let p = &plan.pushes[i];
+                    sent_keys.insert((p.user_id, p.seq));
+                }
+                Claim::AlreadyFailed => summary.failed += 1,
+                Claim::Busy { .. } => busy.push(i),
+                Claim::Skipped | Claim::Mine { .. } => {}
+            }
+        }
+        Ok(busy)
     }
 
     async fn claim_chunk(
@@ -384,24 +474,6 @@ impl Worker {
             Ok((ready, claims))
         })
         .await
-    }
-
-    async fn send_all(
-        &self,
-        ready: Vec<Ready>,
-        limiter: Arc<Limiter>,
-    ) -> Vec<((i64, u32, i64), Outcome)> {
-        futures_util::stream::iter(ready)
-            .map(|r| {
-                let limiter = limiter.clone();
-                async move {
-                    let outcome = self.send_one(&r, &limiter).await;
-                    ((r.user_id, r.seq, r.id), outcome)
-                }
-            })
-            .buffer_unordered(self.concurrency)
-            .collect()
-            .await
     }
 
     async fn send_one(&self, r: &Ready, limiter: &Limiter) -> Outcome {
