@@ -84,11 +84,6 @@ fn make_db(path: &Path, n: u64, every_day_has_message: bool) -> anyhow::Result<(
     Ok(())
 }
 
-fn stop(child: &mut std::process::Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 fn push(db: &Path, line_port: u16, extra: &[(&str, &str)], args: &[&str]) -> anyhow::Result<Value> {
     let mut cmd = Command::new(release_bin());
     cmd.arg("push").arg("--json").args(args);
@@ -131,7 +126,7 @@ async fn throughput(dir: &Path) -> anyhow::Result<()> {
     let db = dir.join("throughput.db");
     make_db(&db, 100_000, true)?;
     let port = free_port();
-    let mut double = start_double(port, None);
+    let double = start_double(port, None);
     let s = push(
         &db,
         port,
@@ -142,7 +137,7 @@ async fn throughput(dir: &Path) -> anyhow::Result<()> {
         &[],
     )?;
     let st = double_stats(port).await?;
-    stop(&mut double);
+    drop(double);
     println!(
         "(b) unthrottled double: {} pushes sent in {} ms = {:.0} pushes/s (failed {}, double accepted {})",
         s["sent"],
@@ -154,10 +149,10 @@ async fn throughput(dir: &Path) -> anyhow::Result<()> {
 
     make_db(&db, 100_000, true)?;
     let port = free_port();
-    let mut double = start_double(port, Some(2_000));
+    let double = start_double(port, Some(2_000));
     let s = push(&db, port, &[], &[])?;
     let st = double_stats(port).await?;
-    stop(&mut double);
+    drop(double);
     println!(
         "(b) double enforcing 2,000 requests/s: {} pushes sent in {} ms = {:.0} pushes/s, 429s: {}, failed {}",
         s["sent"],
@@ -173,7 +168,7 @@ async fn crash(dir: &Path) -> anyhow::Result<()> {
     let db = dir.join("crash.db");
     make_db(&db, 100_000, true)?;
     let port = free_port();
-    let mut double = start_double(port, None);
+    let double = start_double(port, None);
     let mut rng = Lcg(std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_nanos() as u64);
@@ -204,7 +199,7 @@ async fn crash(dir: &Path) -> anyhow::Result<()> {
         &[],
     )?;
     let st = double_stats(port).await?;
-    stop(&mut double);
+    drop(double);
     let recipients = st["recipients"].as_u64().unwrap_or(0);
     let more_than_one = st["recipients_with_more_than_one"].as_u64().unwrap_or(0);
     println!("(c) kill -9 after {}", kills.join(", "));

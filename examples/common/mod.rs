@@ -56,8 +56,18 @@ pub fn wait_ready(url: &str) {
     panic!("{url} did not come up");
 }
 
+/// A child process that is killed and reaped when dropped.
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `yorisoi line-double` as its own process.
-pub fn start_double(port: u16, rate: Option<u32>) -> Child {
+pub fn start_double(port: u16, rate: Option<u32>) -> Reaped {
     let mut cmd = Command::new(release_bin());
     cmd.args([
         "line-double",
@@ -72,7 +82,7 @@ pub fn start_double(port: u16, rate: Option<u32>) -> Child {
     if let Some(r) = rate {
         cmd.args(["--rate", &r.to_string()]);
     }
-    let child = cmd.spawn().expect("line double starts");
+    let child = Reaped(cmd.spawn().expect("line double starts"));
     wait_ready(&format!("http://127.0.0.1:{port}"));
     child
 }
