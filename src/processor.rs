@@ -310,19 +310,29 @@ fn handle(
     };
     let step = conversation::step(&state, &input, &ctx);
     let mut outcome = String::from("conversation");
-    if let Some(Effect::Register {
-        stage,
-        nickname,
-        date,
-    }) = &step.effect
-    {
-        let id = registrations::create(conn, user_id, *stage, nickname, *date, today, now)?;
-        tracing::info!(
-            registration = id,
-            stage = stage.as_str(),
-            "registration completed"
-        );
-        outcome = format!("registered #{id}");
+    match &step.effect {
+        Some(Effect::Register {
+            stage,
+            nickname,
+            date,
+        }) => {
+            let id = registrations::create(conn, user_id, *stage, nickname, *date, today, now)?;
+            tracing::info!(
+                registration = id,
+                stage = stage.as_str(),
+                "registration completed"
+            );
+            outcome = format!("registered #{id}");
+        }
+        Some(Effect::StopAll) => {
+            let n = registrations::stop_all(conn, user_id, now)?;
+            outcome = format!("stopped {n} registration(s)");
+        }
+        Some(Effect::ResumeAll) => {
+            let n = registrations::resume_all(conn, user_id, today, now)?;
+            outcome = format!("resumed {n} registration(s)");
+        }
+        None => {}
     }
     users::save_conversation(conn, user_id, &state_json(&step.state), now)?;
     if !step.replies.is_empty() {

@@ -48,6 +48,8 @@ pub enum State {
         /// Given date.
         date: NaiveDate,
     },
+    /// Asked to confirm stopping the delivery.
+    ConfirmStop,
     /// Asked what to correct.
     Fix {
         /// Chosen stage.
@@ -107,6 +109,10 @@ pub struct Context<'a> {
 /// A change the processor must make.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
+    /// Stop every active registration the user owns (停止).
+    StopAll,
+    /// Resume every stopped registration the user owns.
+    ResumeAll,
     /// Create an active registration.
     Register {
         /// Stage.
@@ -146,6 +152,9 @@ enum Word {
     Restart,
     Register,
     Show,
+    Stop,
+    Resume,
+    KeepGoing,
 }
 
 fn normalize(text: &str) -> String {
@@ -176,6 +185,11 @@ fn word(text: &str) -> Option<Word> {
             Word::Register
         }
         "登録内容" | "確認" | "登録確認" => Word::Show,
+        "配信停止" | "停止" | "停止する" | "配信を停止" | "配信をやめる" => {
+            Word::Stop
+        }
+        "配信再開" | "再開" | "再開する" | "配信を再開" => Word::Resume,
+        "やめない" | "続ける" | "このまま" => Word::KeepGoing,
         _ => return None,
     };
     Some(w)
@@ -260,6 +274,15 @@ pub fn step(state: &State, input: &Input, ctx: &Context<'_>) -> Step {
                 _ => reask(state, &t, t.confirm_hint()),
             },
         },
+        State::ConfirmStop => match typed {
+            Some(Word::Stop) | Some(Word::Yes) => Step {
+                state: State::Idle,
+                replies: vec![t.stopped()],
+                effect: Some(Effect::StopAll),
+            },
+            Some(Word::KeepGoing) => step_to(State::Idle, vec![t.kept_going()]),
+            _ => idle(input, typed, ctx, &t),
+        },
         State::Fix {
             stage,
             nickname,
@@ -329,6 +352,32 @@ fn idle(input: &Input, typed: Option<Word>, ctx: &Context<'_>, t: &texts::Texts<
         Some(Word::Register) => step_to(State::AskStage, vec![t.ask_stage(Some(t.add_intro()))]),
         Some(Word::Stage(stage)) => ask_nickname(stage, None, t),
         Some(Word::Show) => step_to(State::Idle, vec![t.list(ctx.registrations)]),
+        Some(Word::Stop) => {
+            if ctx
+                .registrations
+                .iter()
+                .any(|r| r.status == RegistrationStatus::Active)
+            {
+                step_to(State::ConfirmStop, vec![t.ask_stop()])
+            } else {
+                step_to(State::Idle, vec![t.nothing_to_stop()])
+            }
+        }
+        Some(Word::Resume) => {
+            if ctx
+                .registrations
+                .iter()
+                .any(|r| r.status == RegistrationStatus::Stopped)
+            {
+                Step {
+                    state: State::Idle,
+                    replies: vec![t.resumed()],
+                    effect: Some(Effect::ResumeAll),
+                }
+            } else {
+                step_to(State::Idle, vec![t.nothing_to_resume()])
+            }
+        }
         Some(Word::Cancel) => step_to(State::Idle, vec![t.nothing_to_cancel()]),
         _ => match input {
             Input::NonText => step_to(State::Idle, vec![t.thanks_for_stamp()]),
@@ -402,6 +451,7 @@ fn reask(state: &State, t: &texts::Texts<'_>, problem: String) -> Step {
             );
         }
         State::Fix { .. } => t.ask_fix_with(problem),
+        State::ConfirmStop => t.ask_stop(),
     };
     step_to(state.clone(), vec![msg])
 }

@@ -333,3 +333,32 @@ fn a_stale_confirmation_rechecks_the_range() {
     assert!(last.effect.is_none());
     assert!(matches!(last.state, State::AskDate { .. }), "{texts:?}");
 }
+
+#[test]
+fn stop_and_resume_from_the_chat() {
+    let active = vec![RegistrationSummary {
+        stage: Stage::Child,
+        nickname: "はなこ".into(),
+        date: d(2026, 1, 1),
+        status: RegistrationStatus::Active,
+    }];
+    let (last, texts) = run(State::Idle, &[text("配信停止")], &active);
+    assert_eq!(last.state, State::ConfirmStop);
+    assert!(last.effect.is_none(), "asks first");
+    assert!(texts[0].contains("停止しますか"));
+    let (last, _) = run(State::ConfirmStop, &[text("停止する")], &active);
+    assert_eq!(last.effect, Some(Effect::StopAll));
+    let (last, texts) = run(State::ConfirmStop, &[text("やめない")], &active);
+    assert!(last.effect.is_none());
+    assert!(texts[0].contains("これからも"));
+
+    let stopped = vec![RegistrationSummary {
+        status: RegistrationStatus::Stopped,
+        ..active[0].clone()
+    }];
+    let (last, texts) = run(State::Idle, &[text("配信再開")], &stopped);
+    assert_eq!(last.effect, Some(Effect::ResumeAll));
+    assert!(texts[0].contains("再開しました"));
+    let (last, _) = run(State::Idle, &[text("配信再開")], &active);
+    assert!(last.effect.is_none(), "nothing to resume");
+}

@@ -223,7 +223,7 @@ impl Texts<'_> {
             }
         };
         let mut text = format!(
-            "登録が完了しました。\n{position}\n\n明日から{}、メッセージをお届けします。",
+            "登録が完了しました。\n{position}\n\nこれから{}、メッセージをお届けします。",
             self.info.delivery_time
         );
         if first {
@@ -294,11 +294,44 @@ impl Texts<'_> {
             .unwrap_or_default();
         Message::text_with_quick_reply(
             format!(
-                "{name}さん、メッセージありがとうございます。\nこのアカウントでは{}、妊娠週数やお子さんの成長に合わせたメッセージと{}の子育て情報をお届けしています。\n\n・登録内容を見る：「登録内容」\n・ふたごやごきょうだいを追加：「追加登録」\n\nこのトークでは個別のご相談にお答えできません。ご相談やお問い合わせは、{}へどうぞ。",
+                "{name}さん、メッセージありがとうございます。\nこのアカウントでは{}、妊娠週数やお子さんの成長に合わせたメッセージと{}の子育て情報をお届けしています。\n\n・登録内容を見る：「登録内容」\n・ふたごやごきょうだいを追加：「追加登録」\n・配信を止める／再開する：「配信停止」／「配信再開」\n\nこのトークでは個別のご相談にお答えできません。ご相談やお問い合わせは、{}へどうぞ。",
                 self.info.delivery_time, self.info.municipality, self.info.contact
             ),
             vec![Action::say("登録内容"), Action::say("追加登録")],
         )
+    }
+
+    pub fn ask_stop(&self) -> Message {
+        Message::text_with_quick_reply(
+            "毎朝のメッセージの配信を停止しますか？\n登録内容は残るので、「配信再開」と送ればいつでも再開できます。",
+            vec![Action::say("停止する"), Action::say("やめない")],
+        )
+    }
+
+    pub fn stopped(&self) -> Message {
+        Message::text(format!(
+            "配信を停止しました。これまで読んでくださって、ありがとうございました。\n再開するときは「配信再開」と送ってください。\n\nご相談やお問い合わせは、{}へどうぞ。",
+            self.info.contact
+        ))
+    }
+
+    pub fn kept_going(&self) -> Message {
+        Message::text("わかりました。これからもメッセージをお届けしますね。")
+    }
+
+    pub fn nothing_to_stop(&self) -> Message {
+        Message::text("いま配信中の登録はありません。再開するときは「配信再開」と送ってください。")
+    }
+
+    pub fn resumed(&self) -> Message {
+        Message::text(format!(
+            "配信を再開しました。また{}、メッセージをお届けします。",
+            self.info.delivery_time
+        ))
+    }
+
+    pub fn nothing_to_resume(&self) -> Message {
+        Message::text("停止中の登録はありません。")
     }
 
     pub fn thanks_for_stamp(&self) -> Message {

@@ -391,6 +391,20 @@ async fn control_per_user(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(&*per_user)
 }
 
+async fn control_messages(
+    query: web::Query<HashMap<String, String>>,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let inner = shared.lock();
+    let to = query.get("to");
+    let list: Vec<&Delivered> = inner
+        .delivered
+        .iter()
+        .filter(|d| to.is_none_or(|t| *t == d.to))
+        .collect();
+    HttpResponse::Ok().json(list)
+}
+
 async fn control_reset(shared: web::Data<Shared>) -> HttpResponse {
     let mut inner = shared.lock();
     let record = inner.record;
@@ -435,6 +449,7 @@ impl LineDouble {
                 .route("/v2/bot/message/push", web::post().to(message_endpoint))
                 .route("/__double/stats", web::get().to(control_stats))
                 .route("/__double/per-user", web::get().to(control_per_user))
+                .route("/__double/messages", web::get().to(control_messages))
                 .route("/__double/reset", web::post().to(control_reset))
                 .default_service(web::to(not_found))
         })

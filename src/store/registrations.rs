@@ -183,6 +183,49 @@ pub fn unblock_all(conn: &Connection, user_id: i64, now: &str) -> Result<usize, 
     Ok(n)
 }
 
+/// Stops (停止) every active registration the user owns.
+pub fn stop_all(conn: &Connection, user_id: i64, now: &str) -> Result<usize, StoreError> {
+    let mut n = 0;
+    for r in owned(conn, user_id)? {
+        if r.status == RegistrationStatus::Active {
+            set_status(
+                conn,
+                r.id,
+                RegistrationStatus::Stopped,
+                "stopped from the chat",
+                now,
+            )?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Resumes every stopped registration the user owns; delivery restarts from `today`.
+pub fn resume_all(
+    conn: &Connection,
+    user_id: i64,
+    today: NaiveDate,
+    now: &str,
+) -> Result<usize, StoreError> {
+    let mut n = 0;
+    for r in owned(conn, user_id)? {
+        if r.status == RegistrationStatus::Stopped {
+            set_status(
+                conn,
+                r.id,
+                RegistrationStatus::Active,
+                "resumed from the chat",
+                now,
+            )?;
+            conn.prepare_cached("UPDATE registrations SET started_on = ?2 WHERE id = ?1")?
+                .execute(params![r.id, today.to_string()])?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 fn owned(conn: &Connection, user_id: i64) -> Result<Vec<Registration>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM registrations r WHERE r.user_id = ?1 ORDER BY r.id"

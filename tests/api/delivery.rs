@@ -334,3 +334,58 @@ async fn dates_outside_the_catch_up_window_are_refused() {
     let out = app.push_cli(&["--date", &tomorrow]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("future"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_delivers_at_push_time_and_catches_up_a_missed_morning_once() {
+    // The clock stands at 08:00 Asia/Tokyo; a push time of 07:00 has passed, so a service
+    // starting now delivers today's messages once, and a restart does not deliver them again.
+    let app = crate::helpers::spawn_app().await;
+    let u = user_id(1);
+    app.register(
+        &u,
+        "妊娠中",
+        "はなこ",
+        crate::helpers::today() + Days::new(100),
+    )
+    .await;
+    app.settle().await;
+    let seven = yorisoi::config::PushTime::At(chrono::NaiveTime::from_hms_opt(7, 0, 0).unwrap());
+    let app = app.restart_with(seven).await;
+    let mut pushes = 0;
+    for _ in 0..200 {
+        pushes = app
+            .double
+            .delivered_to(&u)
+            .iter()
+            .filter(|d| d.via == Via::Push)
+            .count();
+        if pushes > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        pushes, 1,
+        "today's message, delivered by the service itself"
+    );
+    let push = app
+        .double
+        .delivered_to(&u)
+        .into_iter()
+        .rfind(|d| d.via == Via::Push)
+        .unwrap();
+    assert!(
+        text_of(&push.messages[0]).contains("妊娠25週5日"),
+        "{:?}",
+        push.messages[0]
+    );
+    let app = app.restart_with(seven).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let pushes = app
+        .double
+        .delivered_to(&u)
+        .iter()
+        .filter(|d| d.via == Via::Push)
+        .count();
+    assert_eq!(pushes, 1, "not again after a restart");
+}

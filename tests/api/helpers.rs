@@ -55,7 +55,7 @@ pub async fn spawn_app_on(date: NaiveDate) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let db_path = dir.path().join("nested").join("yorisoi.db");
     let clock = ManualClock::at_jst_morning(date);
-    start(double, db_path, clock, dir).await
+    start(double, db_path, clock, dir, PushTime::Off).await
 }
 
 async fn start(
@@ -63,8 +63,10 @@ async fn start(
     db_path: PathBuf,
     clock: ManualClock,
     dir: Arc<tempfile::TempDir>,
+    push_time: PushTime,
 ) -> TestApp {
-    let settings = settings_for(&double, db_path.clone());
+    let mut settings = settings_for(&double, db_path.clone());
+    settings.push_time = push_time;
     let shared: SharedClock = Arc::new(clock.clone());
     let app = Application::build(settings.clone(), shared)
         .await
@@ -161,9 +163,14 @@ impl TestApp {
 
     /// Stops the service (as SIGTERM would) and starts a new one on the same database.
     pub async fn restart(self) -> TestApp {
+        self.restart_with(PushTime::Off).await
+    }
+
+    /// Restarts with the in-process daily delivery at `push_time`.
+    pub async fn restart_with(self, push_time: PushTime) -> TestApp {
         self.stop.stop(true).await;
         self.task.await.unwrap().unwrap();
-        start(self.double, self.db_path, self.clock, self.dir).await
+        start(self.double, self.db_path, self.clock, self.dir, push_time).await
     }
 
     /// Runs `yorisoi push` as a separate process against this app's database and double.

@@ -209,3 +209,36 @@ async fn twins_are_two_registrations_of_one_reader() {
         "{list}"
     );
 }
+
+#[tokio::test]
+async fn stop_and_resume_from_the_chat() {
+    let app = spawn_app().await;
+    let u = user_id(18);
+    let d = &app.double;
+    app.say(&[d.follow_event(&u, false)]).await;
+    for t in [
+        "妊娠中",
+        "はなこ",
+        "2027-03-15",
+        "はい",
+        "配信停止",
+        "停止する",
+    ] {
+        app.say(&[d.text_event(&u, t)]).await;
+    }
+    assert!(app.last_text(&u).contains("配信を停止しました"));
+    assert_eq!(
+        app.count("SELECT count(*) FROM registrations WHERE status = 'stopped'"),
+        1
+    );
+    app.say(&[d.text_event(&u, "配信再開")]).await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM registrations WHERE status = 'active'"),
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM registration_status_history WHERE to_status = 'stopped'"),
+        1,
+        "the stop is recorded for the stop rate"
+    );
+}
