@@ -87,3 +87,15 @@ CREATE TABLE outbox (
     sent_at      TEXT
 );
 CREATE INDEX outbox_pending ON outbox(id) WHERE status = 'pending';
+
+-- Each LINE user's place in the funnel, for staff: registering (followed, no registration yet),
+-- registered, or blocked.
+CREATE VIEW reader_status AS
+SELECT u.id AS user_id,
+       CASE
+           WHEN u.following = 0 THEN 'blocked'
+           WHEN EXISTS (SELECT 1 FROM registration_readers rr WHERE rr.user_id = u.id) THEN 'registered'
+           ELSE 'registering'
+       END AS status,
+       u.created_at
+FROM line_users u;

@@ -1,3 +1,4 @@
+mod content;
 mod delivery;
 mod helpers;
 mod registration;
