@@ -173,7 +173,10 @@ async fn followers_who_never_finish_are_kept() {
     app.say(&[app.double.follow_event(&u, false)]).await;
     app.say(&[app.double.text_event(&u, "妊娠中")]).await;
     assert_eq!(app.count("SELECT count(*) FROM line_users"), 1);
-    assert_eq!(app.count("SELECT count(*) FROM reader_status WHERE status = 'registering'"), 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM reader_status WHERE status = 'registering'"),
+        1
+    );
     assert_eq!(
         app.count("SELECT count(*) FROM conversations WHERE state LIKE '%ask_nickname%'"),
         1
