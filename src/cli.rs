@@ -3,7 +3,7 @@
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::content::{self, ContentPack};
-use crate::delivery::{RunError, Worker, plan::plan_rows};
+use crate::delivery::{RegInfo, RunError, Worker, plan::plan_rows, render_items};
 use crate::domain::{DateKind, Nickname, Stage, parse_date};
 use crate::line::Message;
 use crate::schedule::RegistrationView;
@@ -218,14 +218,25 @@ fn preview(args: PreviewArgs) -> anyhow::Result<ExitCode> {
     };
     let nickname =
         Nickname::parse(&args.nickname).map_err(|e| anyhow::anyhow!("nickname: {e:?}"))?;
-    let reg = RegistrationView {
+    let mut reg = RegistrationView {
         id: 1,
         stage,
         date,
         started_on: start,
+        notices_sent: 0,
     };
+    let regs = std::collections::HashMap::from([(
+        1,
+        RegInfo {
+            nickname: nickname.as_str().to_owned(),
+            stage,
+            date,
+        },
+    )]);
     for offset in 0..args.days.max(1) {
-        let day = start + chrono::Days::new(offset as u64);
+        let Some(day) = start.checked_add_days(chrono::Days::new(offset as u64)) else {
+            break;
+        };
         let plan = plan_rows(&pack, &[(1, reg)], day);
         let position = crate::schedule::position(&reg, day);
         let pos = match position {
@@ -237,8 +248,13 @@ fn preview(args: PreviewArgs) -> anyhow::Result<ExitCode> {
             println!("(no message this day)\n");
         }
         for push in &plan.pushes {
-            for m in plan.render(&pack, push, |_| nickname.as_str()) {
+            let items = push.items();
+            for m in render_items(&pack, day, &items, &regs) {
                 print_message(&m);
+            }
+            // As the worker does: a notice received is not sent again.
+            for it in items.iter().filter(|i| i.content_id.starts_with("notice/")) {
+                reg.notices_sent |= pack.notice_bits(&it.content_id["notice/".len()..]);
             }
         }
     }

@@ -311,7 +311,21 @@ impl Settings {
             ),
             push_rate,
             push_concurrency,
-            catch_up_days: number("YORISOI_CATCH_UP_DAYS", get("YORISOI_CATCH_UP_DAYS"), 0u32)?,
+            catch_up_days: match number(
+                "YORISOI_CATCH_UP_DAYS",
+                get("YORISOI_CATCH_UP_DAYS"),
+                0u32,
+            )? {
+                n @ 0..=30 => n,
+                n => {
+                    return Err(ConfigError::Invalid {
+                        name: "YORISOI_CATCH_UP_DAYS",
+                        reason: format!(
+                            "{n} is too many: at most 30 days of missed messages are caught up"
+                        ),
+                    });
+                }
+            },
         })
     }
 }

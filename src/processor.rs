@@ -184,6 +184,15 @@ impl Processor {
         if let Some(token) = item.reply_token.as_deref().filter(|_| fresh) {
             match self.line.reply(token, &item.messages).await {
                 Ok(ok) => return SendResult::Sent(ok.request_id),
+                // LINE may have delivered it: a push could say it twice.
+                Err(LineError::Timeout) => return SendResult::Sent(None),
+                Err(LineError::RateLimited {
+                    monthly: false,
+                    message,
+                }) => {
+                    return SendResult::Later(message);
+                }
+                // Not delivered: the token expired or was used, or LINE failed.
                 Err(e) if e.is_invalid_reply_token() || matches!(e, LineError::Unavailable(_)) => {
                     tracing::info!(
                         outbox_id = item.id,
@@ -200,7 +209,9 @@ impl Processor {
         {
             Ok(ok) => SendResult::Sent(ok.request_id),
             Err(
-                e @ (LineError::Unavailable(_) | LineError::RateLimited { monthly: false, .. }),
+                e @ (LineError::Unavailable(_)
+                | LineError::Timeout
+                | LineError::RateLimited { monthly: false, .. }),
             ) => SendResult::Later(e.to_string()),
             Err(e) => SendResult::Failed(e.to_string()),
         }

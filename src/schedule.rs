@@ -14,8 +14,10 @@ pub struct RegistrationView {
     pub stage: Stage,
     /// Due date or birthday.
     pub date: NaiveDate,
-    /// The date its current delivery run began.
+    /// The date its current delivery run began: nothing is delivered for earlier days.
     pub started_on: NaiveDate,
+    /// Age-window notices already received (bit i: `pack.notices[i]`).
+    pub notices_sent: u128,
 }
 
 /// One piece of content for the day.
@@ -95,6 +97,15 @@ pub fn plan_day<'p>(
     let (track, day) = track_day(pos);
     match reg.stage {
         Stage::Pregnancy => {
+            if day > pack.last_pregnancy_day() {
+                // Past the pregnancy track (41週6日): nothing more, not even dated notices,
+                // until the reader registers the birth.
+                return DayPlan {
+                    position: pos,
+                    items,
+                    completes,
+                };
+            }
             if let Some(m) = pack.pregnancy.get(&day) {
                 items.push(Item::Day(m));
             }
@@ -136,17 +147,14 @@ pub fn plan_day<'p>(
             completes,
         };
     }
-    let start_day = track_day(position(reg, reg.started_on)).1;
-    for n in &pack.notices {
+    for (i, n) in pack.notices.iter().enumerate() {
         if n.track.is_some_and(|t| t != track) {
             continue;
         }
         let in_range = n.range.is_none_or(|(from, to)| from <= day && day <= to);
         let due = match n.when {
-            NoticeWhen::Window => {
-                let (from, _) = n.range.expect("window notices have a range");
-                in_range && day == from.max(start_day)
-            }
+            // Once: on the first delivered day inside the window it has not been received.
+            NoticeWhen::Window => in_range && (i >= 128 || reg.notices_sent & (1u128 << i) == 0),
             NoticeWhen::Yearly { month, day: d } => {
                 in_range && date.month() == month && date.day() == d
             }
@@ -177,50 +185,74 @@ mod tests {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()
     }
 
+    fn reg(stage: Stage, date: NaiveDate, started_on: NaiveDate) -> RegistrationView {
+        RegistrationView {
+            id: 1,
+            stage,
+            date,
+            started_on,
+            notices_sent: 0,
+        }
+    }
+
+    /// Days from `start` for `days` days, recording received notices as the worker does.
+    fn run(
+        pack: &ContentPack,
+        mut r: RegistrationView,
+        start: NaiveDate,
+        days: i64,
+    ) -> Vec<(i64, DayPlan<'_>)> {
+        let mut out = Vec::new();
+        for off in 0..days {
+            let date = start + chrono::Duration::days(off);
+            let plan = plan_day(pack, &r, date, 3);
+            for item in &plan.items {
+                if let Item::Notice(n) = item {
+                    let i = pack.notices.iter().position(|x| x.id == n.id).unwrap();
+                    r.notices_sent |= 1u128 << i;
+                }
+            }
+            out.push((off, plan));
+        }
+        out
+    }
+
     #[test]
-    fn pregnancy_every_day_from_4w0d_to_41w6d() {
+    fn pregnancy_every_day_from_4w0d_to_41w6d_then_nothing() {
         let pack = pack();
         let due = d(2027, 6, 1);
-        let reg = RegistrationView {
-            id: 1,
-            stage: Stage::Pregnancy,
-            date: due,
-            started_on: d(2026, 1, 1),
-        };
-        let mut days = 0;
-        for offset in -400i64..=60 {
-            let date = due + chrono::Duration::days(offset);
-            let plan = plan_day(&pack, &reg, date, 3);
+        let start = due - chrono::Duration::days(400);
+        let days = run(&pack, reg(Stage::Pregnancy, due, start), start, 520);
+        let mut count = 0;
+        for (off, plan) in &days {
+            let gd = 280 - (due - (start + chrono::Duration::days(*off))).num_days();
             let has_day = plan.items.iter().any(|i| matches!(i, Item::Day(_)));
-            let gd = 280 + offset;
             assert_eq!(has_day, (28..=293).contains(&gd), "gestational day {gd}");
-            days += has_day as i32;
+            if gd > 293 {
+                assert!(
+                    plan.items.is_empty(),
+                    "nothing after 41週6日, not even dated notices (gd {gd})"
+                );
+            }
+            count += has_day as i32;
         }
-        assert_eq!(days, 266);
+        assert_eq!(count, 266);
     }
 
     #[test]
     fn child_track_follows_the_cadence_and_ends_on_the_third_birthday() {
         let pack = pack();
         let birthday = d(2024, 2, 29);
-        let reg = RegistrationView {
-            id: 1,
-            stage: Stage::Child,
-            date: birthday,
-            started_on: birthday,
-        };
-        let mut sent_days = Vec::new();
-        let mut completed_on = None;
-        for offset in 0..1200i64 {
-            let date = birthday + chrono::Duration::days(offset);
-            let plan = plan_day(&pack, &reg, date, 3);
-            if plan.items.iter().any(|i| matches!(i, Item::Day(_))) {
-                sent_days.push(offset);
-            }
-            if plan.completes && completed_on.is_none() {
-                completed_on = Some(date);
-            }
-        }
+        let days = run(&pack, reg(Stage::Child, birthday, birthday), birthday, 1200);
+        let sent_days: Vec<i64> = days
+            .iter()
+            .filter(|(_, p)| p.items.iter().any(|i| matches!(i, Item::Day(_))))
+            .map(|(o, _)| *o)
+            .collect();
+        let completed_on = days
+            .iter()
+            .find(|(_, p)| p.completes)
+            .map(|(o, _)| birthday + chrono::Duration::days(*o));
         assert!(
             (0..=100).all(|n| sent_days.contains(&n)),
             "daily to day 100"
@@ -234,8 +266,12 @@ mod tests {
             *sent_days.last().unwrap(),
             (d(2027, 2, 28) - birthday).num_days()
         );
-        // Birthdays: 2025-02-28 and 2026-02-28 carry the birthday messages.
-        let first = plan_day(&pack, &reg, d(2025, 2, 28), 3);
+        let first = plan_day(
+            &pack,
+            &reg(Stage::Child, birthday, birthday),
+            d(2025, 2, 28),
+            3,
+        );
         assert_eq!(first.items[0].content_id(), "child/birthday-1");
         let gaps: Vec<i64> = sent_days.windows(2).map(|w| w[1] - w[0]).collect();
         assert!(
@@ -250,52 +286,58 @@ mod tests {
     }
 
     #[test]
-    fn window_notice_once_on_first_day_inside_the_window() {
+    fn window_notice_once_on_the_first_delivered_day_inside_the_window() {
         let pack = pack();
         let birthday = d(2026, 1, 1);
-        let window = pack
+        let (from, to) = pack
             .notices
             .iter()
             .find(|n| n.id == "checkup-4m")
-            .expect("sample has checkup-4m");
-        let (from, to) = window.range.unwrap();
-        let count = |started: NaiveDate| -> Vec<i64> {
-            let reg = RegistrationView {
-                id: 1,
-                stage: Stage::Child,
-                date: birthday,
-                started_on: started,
-            };
-            (0..400)
-                .filter(|off| {
-                    let date = birthday + chrono::Duration::days(*off);
-                    plan_day(&pack, &reg, date, 3)
-                        .items
-                        .iter()
-                        .any(|i| i.notice_id() == Some("checkup-4m"))
-                })
+            .unwrap()
+            .range
+            .unwrap();
+        let days_with = |started: NaiveDate| -> Vec<i64> {
+            run(&pack, reg(Stage::Child, birthday, started), started, 400)
+                .into_iter()
+                .filter(|(_, p)| p.items.iter().any(|i| i.notice_id() == Some("checkup-4m")))
+                .map(|(off, _)| (started - birthday).num_days() + off)
                 .collect()
         };
-        assert_eq!(count(birthday), vec![from]);
+        assert_eq!(days_with(birthday), vec![from], "on the window's first day");
         let late = birthday + chrono::Duration::days(from + 5);
         assert_eq!(
-            count(late),
+            days_with(late),
             vec![from + 5],
             "registered inside the window: on the first day"
         );
-        let too_late = birthday + chrono::Duration::days(to + 1);
-        assert!(count(too_late).is_empty());
+        assert!(days_with(birthday + chrono::Duration::days(to + 1)).is_empty());
+    }
+
+    #[test]
+    fn a_received_notice_is_not_sent_again() {
+        let pack = pack();
+        let birthday = d(2026, 1, 1);
+        let i = pack
+            .notices
+            .iter()
+            .position(|n| n.id == "checkup-4m")
+            .unwrap();
+        let (from, _) = pack.notices[i].range.unwrap();
+        let mut r = reg(Stage::Child, birthday, birthday);
+        r.notices_sent = 1u128 << i;
+        let date = birthday + chrono::Duration::days(from + 3);
+        assert!(
+            !plan_day(&pack, &r, date, 3)
+                .items
+                .iter()
+                .any(|x| x.notice_id() == Some("checkup-4m"))
+        );
     }
 
     #[test]
     fn nothing_before_registration_start() {
         let pack = pack();
-        let reg = RegistrationView {
-            id: 1,
-            stage: Stage::Child,
-            date: d(2026, 1, 1),
-            started_on: d(2026, 3, 1),
-        };
-        assert!(plan_day(&pack, &reg, d(2026, 2, 28), 3).items.is_empty());
+        let r = reg(Stage::Child, d(2026, 1, 1), d(2026, 3, 1));
+        assert!(plan_day(&pack, &r, d(2026, 2, 28), 3).items.is_empty());
     }
 }

@@ -132,8 +132,8 @@ fn check_limits(
     source: &super::Source,
     diags: &mut Vec<Diagnostic>,
 ) {
-    // The longest nickname (20 grapheme clusters of the widest emoji) and a twin label.
-    let nickname = "👨‍👩‍👧‍👦".repeat(20);
+    // The longest nickname (the UTF-16 cap, in emoji) and a twin label.
+    let nickname = "😀".repeat(crate::domain::NICKNAME_MAX_UTF16 / 2);
     let vars = render::vars(pack, &nickname, worst_position(track));
     let mut m = render::render(body, &vars);
     prepend_label(&mut m, &format!("【10人目：{nickname}さん・妊娠41週6日】"));

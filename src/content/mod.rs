@@ -167,6 +167,46 @@ impl ContentPack {
         }
     }
 
+    /// Finds content by id (`pregnancy/25w5d`, `child/day-3`, `child/birthday-1`,
+    /// `notice/ID`): its body, and whether it is a day message.
+    pub fn lookup(&self, content_id: &str) -> Option<(&Body, bool)> {
+        if let Some(id) = content_id.strip_prefix("notice/") {
+            return self
+                .notices
+                .iter()
+                .find(|n| n.id == id)
+                .map(|n| (&n.body, false));
+        }
+        let day = if let Some(k) = content_id.strip_prefix("pregnancy/") {
+            let (w, d) = k.strip_suffix('d')?.split_once('w')?;
+            self.pregnancy
+                .get(&(w.parse::<i64>().ok()? * 7 + d.parse::<i64>().ok()?))
+        } else if let Some(n) = content_id.strip_prefix("child/day-") {
+            self.child_days.get(&n.parse().ok()?)
+        } else if let Some(a) = content_id.strip_prefix("child/birthday-") {
+            self.birthdays.get(&a.parse().ok()?)
+        } else {
+            None
+        };
+        day.map(|m| (&m.body, true))
+    }
+
+    /// Bits of the notices named in a comma-separated list (bit i: `notices[i]`, first 128).
+    pub fn notice_bits(&self, ids: &str) -> u128 {
+        if ids.is_empty() {
+            return 0;
+        }
+        ids.split(',')
+            .filter_map(|id| self.notices.iter().position(|n| n.id == id))
+            .filter(|i| *i < 128)
+            .fold(0, |bits, i| bits | 1u128 << i)
+    }
+
+    /// The last gestational day with a message: the pregnancy track ends after it.
+    pub fn last_pregnancy_day(&self) -> i64 {
+        self.pregnancy.keys().next_back().copied().unwrap_or(293)
+    }
+
     /// The age whose birthday message ends the child track (3 for the standard programme).
     pub fn last_birthday(&self) -> u32 {
         self.birthdays.keys().next_back().copied().unwrap_or(3)

@@ -216,6 +216,9 @@ pub fn step(state: &State, input: &Input, ctx: &Context<'_>) -> Step {
         Input::Text(s) => word(s),
         _ => None,
     };
+    if typed == Some(Word::Cancel) && *state == State::ConfirmStop {
+        return step_to(State::Idle, vec![t.kept_going()]);
+    }
     if typed == Some(Word::Cancel) && *state != State::Idle {
         return step_to(State::Idle, vec![t.cancelled()]);
     }

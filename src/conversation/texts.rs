@@ -116,7 +116,11 @@ impl Texts<'_> {
             stage.date_label()
         ));
         let initial = match stage {
-            Stage::Pregnancy => (self.today + Days::new(140)).min(range.max),
+            Stage::Pregnancy => self
+                .today
+                .checked_add_days(Days::new(140))
+                .unwrap_or(range.max)
+                .min(range.max),
             Stage::Child => self.today,
         };
         Message::text_with_quick_reply(
@@ -206,7 +210,7 @@ impl Texts<'_> {
                 if p.gestational_day >= 28 {
                     format!("{nickname}さん、今日は{}です。", p.label())
                 } else {
-                    let start = date - Days::new(280 - 28);
+                    let start = date.checked_sub_days(Days::new(280 - 28)).unwrap_or(date);
                     format!(
                         "{nickname}さん、妊娠4週0日になる{}からメッセージをお届けします。",
                         format_date_ja(start)

@@ -5,14 +5,14 @@
 
 pub mod plan;
 
-pub use plan::{MAX_OBJECTS, Plan, PlannedPush, plan_day_for_all};
+pub use plan::{MAX_OBJECTS, Plan, PlannedPush, RegInfo, plan_day_for_all, render_items};
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::content::ContentPack;
-use crate::domain::Stage;
+use crate::domain::RegistrationStatus;
 use crate::line::{LineClient, LineError, Message};
-use crate::store::{self, deliveries, deliveries::Claim, deliveries::Outcome};
+use crate::store::{self, deliveries, deliveries::Outcome, deliveries::RecordedItem};
 use chrono::{NaiveDate, NaiveTime};
 use futures_util::StreamExt;
 use governor::{Quota, RateLimiter};
@@ -42,6 +42,10 @@ pub struct RunSummary {
     pub already_sent: usize,
     /// Failed for good (LINE refused) or not delivered (LINE unavailable; a rerun retries).
     pub failed: usize,
+    /// Planned earlier but not sent: the reader stopped, blocked or completed since.
+    pub skipped: usize,
+    /// Nothing is left to send for the date (false: a rerun has work to do).
+    pub finished: bool,
     /// Registrations that reached the end of the programme.
     pub completed: usize,
     /// Stopped early: LINE's monthly limit.
@@ -91,12 +95,49 @@ type Limiter = RateLimiter<
 >;
 
 struct Ready {
-    user_id: i64,
-    seq: u32,
     id: i64,
+    registrations: Vec<i64>,
     to: String,
     key: uuid::Uuid,
     messages: Vec<Message>,
+}
+
+/// Renders a recorded push for sending, loading what it needs (cached per chunk).
+#[allow(clippy::too_many_arguments)]
+fn prepare(
+    conn: &Connection,
+    pack: &ContentPack,
+    date: NaiveDate,
+    id: i64,
+    user_id: i64,
+    key: uuid::Uuid,
+    items: &[RecordedItem],
+    regs: &mut HashMap<i64, RegInfo>,
+    users: &mut HashMap<i64, String>,
+) -> anyhow::Result<Ready> {
+    if let std::collections::hash_map::Entry::Vacant(v) = users.entry(user_id) {
+        v.insert(store::users::line_user_id(conn, user_id)?);
+    }
+    for it in items {
+        if let std::collections::hash_map::Entry::Vacant(v) = regs.entry(it.registration_id)
+            && let Some(r) = store::registrations::get(conn, it.registration_id)?
+        {
+            v.insert(RegInfo {
+                nickname: r.nickname,
+                stage: r.stage,
+                date: r.date,
+            });
+        }
+    }
+    let mut registrations: Vec<i64> = items.iter().map(|i| i.registration_id).collect();
+    registrations.dedup();
+    Ok(Ready {
+        id,
+        registrations,
+        to: users[&user_id].clone(),
+        key,
+        messages: render_items(pack, date, items, regs),
+    })
 }
 
 /// The deterministic retry key of a push: the same push always has the same key.
@@ -160,7 +201,9 @@ impl Worker {
                 "{date} is in the future (today is {today} in Asia/Tokyo)"
             )));
         }
-        let oldest = today - chrono::Days::new(self.catch_up_days as u64);
+        let oldest = today
+            .checked_sub_days(chrono::Days::new(self.catch_up_days as u64))
+            .unwrap_or(NaiveDate::MIN);
         if date < oldest {
             return Err(RunError::DateOutOfWindow(format!(
                 "{date} is outside the catch-up window (YORISOI_CATCH_UP_DAYS={}, so the oldest date is {oldest}): a missed day is never delivered late beyond it",
@@ -200,120 +243,135 @@ impl Worker {
                 NonZeroU32::new((self.rate / 200).clamp(1, 10)).unwrap_or(NonZeroU32::MIN),
             ),
         ));
-        let mut pending: Vec<usize> = (0..plan.pushes.len()).collect();
-        let mut sent_keys: HashSet<(i64, u32)> = HashSet::new();
-        loop {
-            let busy = self
-                .deliver_pass(
-                    plan.clone(),
-                    pending,
-                    date,
-                    limiter.clone(),
-                    &mut summary,
-                    &mut sent_keys,
-                )
-                .await?;
-            if summary.monthly_limit {
-                tracing::error!(
-                    "LINE's monthly message limit is reached: delivery stopped; rerun once it is lifted"
-                );
-                summary.send_ms = sending.elapsed().as_millis() as u64;
-                return Ok(summary);
-            }
-            if busy.is_empty() {
-                break;
-            }
-            // Another run holds some pushes: wait for it to finish them or for its lease to lapse.
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            pending = busy;
-        }
+        self.deliver(plan.clone(), date, limiter, &mut summary)
+            .await?;
+        summary.send_ms = sending.elapsed().as_millis() as u64;
 
-        // Registrations that reached the end, and pushes planned before but no longer wanted.
-        let plan2 = plan.clone();
+        // Registrations that reached the end: once their last message is delivered.
         let now = store::ts(self.clock.now());
-        let now_ms = self.clock.now().timestamp_millis();
         let d = date_s.clone();
-        let planned_keys: HashSet<(i64, u32)> =
-            plan.pushes.iter().map(|p| (p.user_id, p.seq)).collect();
-        let (failed, planned, sent_total) = (summary.failed, summary.planned, summary.sent);
-        summary.completed = self
+        let (failed, planned, sent) = (summary.failed, summary.planned, summary.sent);
+        let (completed, finished, sent_total) = self
             .with_db(move |conn| {
                 let tx = store::write_tx(conn)?;
                 let mut n = 0;
-                for c in &plan2.completions {
-                    let delivered = c.push.is_none_or(|key| sent_keys.contains(&key));
-                    if delivered {
+                for c in &plan.completions {
+                    let done = match &c.last_content {
+                        None => true,
+                        Some(content) => {
+                            deliveries::delivered(&tx, c.registration_id, &d, content)?
+                        }
+                    };
+                    let active = store::registrations::get(&tx, c.registration_id)?
+                        .is_some_and(|r| r.status == RegistrationStatus::Active);
+                    if done && active {
                         store::registrations::set_status(
                             &tx,
                             c.registration_id,
-                            crate::domain::RegistrationStatus::Completed,
+                            RegistrationStatus::Completed,
                             "programme end",
                             &now,
                         )?;
                         n += 1;
                     }
                 }
-                deliveries::skip_unplanned(&tx, &d, &planned_keys, now_ms)?;
-                deliveries::run_done(&tx, &d, planned, sent_total, failed, &now)?;
+                let finished = deliveries::run_done(&tx, &d, planned, sent, failed, &now)?;
+                let sent_total = deliveries::sent_count(&tx, &d)?;
                 tx.commit()?;
-                Ok(n)
+                Ok((n, finished, sent_total))
             })
             .await?;
-        summary.send_ms = sending.elapsed().as_millis() as u64;
-        tracing::info!(date = %date_s, sent = summary.sent, already_sent = summary.already_sent, failed = summary.failed, completed = summary.completed, "delivery finished");
+        summary.completed = completed;
+        summary.finished = finished;
+        summary.already_sent = sent_total.saturating_sub(summary.sent);
+        tracing::info!(date = %date_s, sent = summary.sent, already_sent = summary.already_sent, failed = summary.failed, skipped = summary.skipped, completed = summary.completed, finished, "delivery run ended");
         Ok(summary)
     }
 
-    /// Plans `date` without recording or sending anything (`yorisoi push --dry-run`).
-    pub async fn dry_run(&self, date: NaiveDate) -> Result<RunSummary, RunError> {
-        let pack = self.pack.clone();
-        let started = std::time::Instant::now();
-        let plan = self
-            .with_db(move |conn| plan_day_for_all(conn, &pack, date))
-            .await?;
-        Ok(RunSummary {
-            date: date.to_string(),
-            planned: plan.pushes.len(),
-            completed: plan.completions.len(),
-            plan_ms: started.elapsed().as_millis() as u64,
-            ..Default::default()
-        })
-    }
-
-    /// One pass over `pending`: a producer records and claims pushes chunk by chunk, a sender
-    /// streams them to LINE under the rate limit, a finisher records outcomes in batches; the
-    /// three overlap so the sender never waits for the database. Returns the pushes another run
-    /// was holding.
-    async fn deliver_pass(
+    /// Sends the day: a producer records and claims fresh pushes (phase 1), then sweeps every
+    /// push of the date still planned (phase 2: earlier runs, readers already recorded); a
+    /// sender streams them to LINE under the rate limit; a finisher records outcomes in
+    /// batches. The three overlap so the sender never waits for the database.
+    async fn deliver(
         &self,
         plan: Arc<Plan>,
-        pending: Vec<usize>,
         date: NaiveDate,
         limiter: Arc<Limiter>,
         summary: &mut RunSummary,
-        sent_keys: &mut HashSet<(i64, u32)>,
-    ) -> anyhow::Result<Vec<usize>> {
+    ) -> anyhow::Result<()> {
         let (ready_tx, ready_rx) = tokio::sync::mpsc::channel::<Ready>(CHUNK * 2);
         let (done_tx, mut done_rx) =
-            tokio::sync::mpsc::unbounded_channel::<((i64, u32, i64), Outcome)>();
+            tokio::sync::mpsc::unbounded_channel::<(i64, Vec<i64>, Outcome)>();
         let stop = Arc::new(AtomicBool::new(false));
+        let retry_later: Arc<Mutex<HashSet<i64>>> = Arc::default();
+        let stale = Arc::new(Mutex::new(0usize)); // too old to resend
 
         let producer = async {
-            let mut claims = Vec::with_capacity(pending.len());
-            for chunk in pending.chunks(CHUNK) {
-                if stop.load(Ordering::Relaxed) {
-                    break;
+            // Phase 1: the fresh plan, for readers with nothing recorded for the date yet.
+            let mut frozen: HashMap<i64, bool> = HashMap::new();
+            let mut start = 0;
+            while start < plan.pushes.len() && !stop.load(Ordering::Relaxed) {
+                let mut end = (start + CHUNK).min(plan.pushes.len());
+                // Keep a reader's pushes in one chunk.
+                while end < plan.pushes.len()
+                    && plan.pushes[end].user_id == plan.pushes[end - 1].user_id
+                {
+                    end += 1;
                 }
-                let (ready, c) = self.claim_chunk(plan.clone(), chunk.to_vec(), date).await?;
-                claims.extend(c);
+                let known: HashMap<i64, bool> = plan.pushes[start..end]
+                    .iter()
+                    .filter_map(|p| frozen.get(&p.user_id).map(|f| (p.user_id, *f)))
+                    .collect();
+                let (ready, seen) = self
+                    .record_chunk(plan.clone(), start..end, date, known)
+                    .await?;
+                frozen.extend(seen);
                 for r in ready {
                     if ready_tx.send(r).await.is_err() {
                         break;
                     }
                 }
+                start = end;
+            }
+            // Phase 2: everything still planned for the date.
+            let mut waited = Duration::ZERO;
+            loop {
+                let mut after = 0;
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let skip: HashSet<i64> = retry_later
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone();
+                    let (ready, last, too_old) = self.sweep_chunk(date, after, skip).await?;
+                    *stale.lock().unwrap_or_else(|e| e.into_inner()) += too_old;
+                    let Some(last) = last else { break };
+                    after = last;
+                    for r in ready {
+                        if ready_tx.send(r).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let d = date.to_string();
+                let (left, _) = self
+                    .with_db(move |conn| Ok(deliveries::remaining(conn, &d)?))
+                    .await?;
+                let given_up = retry_later.lock().unwrap_or_else(|e| e.into_inner()).len() as i64;
+                if left <= given_up || waited > LEASE * 4 {
+                    break;
+                }
+                // In flight here or held by another run: look again shortly.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                waited += Duration::from_millis(200);
             }
             drop(ready_tx);
-            anyhow::Ok(claims)
+            anyhow::Ok(())
         };
 
         let sender = async {
@@ -334,7 +392,7 @@ impl Worker {
                         if matches!(&outcome, Outcome::Retry(e) if e.starts_with("monthly limit")) {
                             stop.store(true, Ordering::Relaxed);
                         }
-                        ((r.user_id, r.seq, r.id), outcome)
+                        (r.id, r.registrations, outcome)
                     }
                 })
                 .buffer_unordered(self.concurrency);
@@ -346,7 +404,7 @@ impl Worker {
         };
 
         let finisher = async {
-            let mut tally = (0usize, 0usize, Vec::new());
+            let mut tally = (0usize, 0usize, 0usize);
             while let Some(first) = done_rx.recv().await {
                 let mut batch = vec![first];
                 while batch.len() < CHUNK {
@@ -355,18 +413,28 @@ impl Worker {
                         Err(_) => break,
                     }
                 }
-                for ((user, seq, _), o) in &batch {
+                for (id, _, o) in &batch {
                     match o {
-                        Outcome::Sent { .. } => {
-                            tally.0 += 1;
-                            tally.2.push((*user, *seq));
+                        Outcome::Sent {
+                            duplicate: false, ..
+                        } => tally.0 += 1,
+                        Outcome::Sent {
+                            duplicate: true, ..
+                        } => {}
+                        Outcome::Failed(_) => tally.1 += 1,
+                        Outcome::Retry(_) => {
+                            tally.1 += 1;
+                            retry_later
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .insert(*id);
                         }
-                        Outcome::Failed(_) | Outcome::Retry(_) => tally.1 += 1,
+                        Outcome::Skipped(_) => tally.2 += 1,
                     }
                 }
                 let now = store::ts(self.clock.now());
                 let rows: Vec<(i64, Outcome)> =
-                    batch.into_iter().map(|((_, _, id), o)| (id, o)).collect();
+                    batch.into_iter().map(|(id, _, o)| (id, o)).collect();
                 self.with_db(move |conn| {
                     let tx = store::write_tx(conn)?;
                     for (id, o) in &rows {
@@ -380,53 +448,58 @@ impl Worker {
             anyhow::Ok(tally)
         };
 
-        let (claims, (), tally) = tokio::join!(producer, sender, finisher);
-        let (claims, (sent, failed, keys)) = (claims?, tally?);
+        let (produced, (), tally) = tokio::join!(producer, sender, finisher);
+        produced?;
+        let (sent, failed, skipped) = tally?;
+        let failed_before = *stale.lock().unwrap_or_else(|e| e.into_inner());
         summary.sent += sent;
-        summary.failed += failed;
+        summary.failed += failed + failed_before;
+        summary.skipped += skipped;
         summary.monthly_limit |= stop.load(Ordering::Relaxed);
-        sent_keys.extend(keys);
-        let mut busy = Vec::new();
-        for (i, c) in claims {
-            match c {
-                Claim::AlreadySent => {
-                    summary.already_sent += 1;
-                    let p = &plan.pushes[i];
-                    sent_keys.insert((p.user_id, p.seq));
-                }
-                Claim::AlreadyFailed => summary.failed += 1,
-                Claim::Busy { .. } => busy.push(i),
-                Claim::Skipped | Claim::Mine { .. } => {}
-            }
+        if summary.monthly_limit {
+            tracing::error!(
+                "LINE's monthly message limit is reached: delivery stopped; rerun once it is lifted"
+            );
         }
-        Ok(busy)
+        Ok(())
     }
 
-    async fn claim_chunk(
+    /// Phase 1 for pushes `range` of the plan: records and claims the pushes of readers with
+    /// nothing recorded for the date (`known`: readers already looked at). Returns what to send
+    /// and, per reader, whether it had rows already.
+    async fn record_chunk(
         &self,
         plan: Arc<Plan>,
-        chunk: Vec<usize>,
+        range: std::ops::Range<usize>,
         date: NaiveDate,
-    ) -> anyhow::Result<(Vec<Ready>, Vec<(usize, Claim)>)> {
+        known: HashMap<i64, bool>,
+    ) -> anyhow::Result<(Vec<Ready>, HashMap<i64, bool>)> {
         let now = self.clock.now();
         let pack = self.pack.clone();
         self.with_db(move |conn| {
             let tx = store::write_tx(conn)?;
             let date_s = date.to_string();
             let now_s = store::ts(now);
-            let now_ms = now.timestamp_millis();
-            let lease_until = now_ms + LEASE.as_millis() as i64;
-            let mut claims = Vec::with_capacity(chunk.len());
-            let mut mine = Vec::new();
-            for &i in &chunk {
-                let p = &plan.pushes[i];
-                let items: Vec<(i64, String)> = plan
-                    .entries(p)
-                    .iter()
-                    .map(|e| (e.registration_id, e.item.content_id(&pack)))
-                    .collect();
+            let lease_until = deliveries::wall_ms() + LEASE.as_millis() as i64;
+            let mut seen = known;
+            let mut ready = Vec::new();
+            let mut regs: HashMap<i64, RegInfo> = HashMap::new();
+            let mut users: HashMap<i64, String> = HashMap::new();
+            for p in &plan.pushes[range] {
+                let frozen = match seen.get(&p.user_id) {
+                    Some(f) => *f,
+                    None => {
+                        let f = deliveries::user_has_rows(&tx, p.user_id, &date_s)?;
+                        seen.insert(p.user_id, f);
+                        f
+                    }
+                };
+                if frozen {
+                    continue; // Recorded before: phase 2 sends exactly what was recorded.
+                }
+                let items = p.items();
                 let key = retry_key(p.user_id, date, p.seq);
-                deliveries::record(
+                let id = deliveries::record_and_claim(
                     &tx,
                     p.user_id,
                     &date_s,
@@ -434,46 +507,89 @@ impl Worker {
                     &key.to_string(),
                     &items,
                     &now_s,
+                    lease_until,
                 )?;
-                let c = deliveries::claim(&tx, p.user_id, &date_s, p.seq, now_ms, lease_until)?;
-                if let Claim::Mine { id } = c {
-                    mine.push((i, id, key));
-                }
-                claims.push((i, c));
-            }
-            // What rendering needs: recipients and nicknames, read in the same transaction.
-            let mut ready = Vec::with_capacity(mine.len());
-            let mut users: HashMap<i64, String> = HashMap::new();
-            let mut regs: HashMap<i64, (String, Stage, NaiveDate)> = HashMap::new();
-            for &(i, id, key) in &mine {
-                let p = &plan.pushes[i];
-                if let std::collections::hash_map::Entry::Vacant(e) = users.entry(p.user_id) {
-                    e.insert(store::users::line_user_id(&tx, p.user_id)?);
-                }
-                for e in plan.entries(p) {
-                    if let std::collections::hash_map::Entry::Vacant(v) =
-                        regs.entry(e.registration_id)
-                        && let Some(r) = store::registrations::get(&tx, e.registration_id)?
-                    {
-                        v.insert((r.nickname, r.stage, r.date));
-                    }
-                }
-                let messages = plan.render(&pack, p, |reg| {
-                    regs.get(&reg).map(|(n, _, _)| n.as_str()).unwrap_or("")
-                });
-                ready.push(Ready {
-                    user_id: p.user_id,
-                    seq: p.seq,
-                    id,
-                    to: users[&p.user_id].clone(),
-                    key,
-                    messages,
-                });
+                ready.push(prepare(
+                    &tx, &pack, date, id, p.user_id, key, &items, &mut regs, &mut users,
+                )?);
             }
             tx.commit()?;
-            Ok((ready, claims))
+            Ok((ready, seen))
         })
         .await
+    }
+
+    /// Phase 2: claims up to a chunk of planned rows of the date after `after`, rendered from
+    /// what was recorded. Returns what to send, the last row id looked at, and how many rows
+    /// were too old to resend.
+    async fn sweep_chunk(
+        &self,
+        date: NaiveDate,
+        after: i64,
+        skip: HashSet<i64>,
+    ) -> anyhow::Result<(Vec<Ready>, Option<i64>, usize)> {
+        let pack = self.pack.clone();
+        let now = self.clock.now();
+        self.with_db(move |conn| {
+            let tx = store::write_tx(conn)?;
+            let date_s = date.to_string();
+            let now_ms = deliveries::wall_ms();
+            let lease_until = now_ms + LEASE.as_millis() as i64;
+            let rows = deliveries::open_rows(&tx, &date_s, after, CHUNK)?;
+            let last = rows.last().map(|r| r.id);
+            let mut ready = Vec::new();
+            let mut regs: HashMap<i64, RegInfo> = HashMap::new();
+            let mut users: HashMap<i64, String> = HashMap::new();
+            let mut stale = 0;
+            for row in rows {
+                if skip.contains(&row.id) || !deliveries::claim(&tx, row.id, now_ms, lease_until)? {
+                    continue;
+                }
+                if row.first_attempt_ms.is_some_and(|t| now_ms - t > deliveries::RETRY_KEY_LIFETIME_MS) {
+                    // LINE no longer remembers the key: resending could deliver it twice.
+                    let why = "first tried over 23 hours ago: not resent, since LINE forgets retry keys after 24 hours";
+                    deliveries::finish(&tx, row.id, &Outcome::Failed(why.into()), &store::ts(now))?;
+                    stale += 1;
+                    continue;
+                }
+                let items = deliveries::items(&tx, row.id)?;
+                let key = uuid::Uuid::parse_str(&row.retry_key).unwrap_or_else(|_| retry_key(row.user_id, date, row.seq));
+                let r = prepare(&tx, &pack, date, row.id, row.user_id, key, &items, &mut regs, &mut users)?;
+                // The reader left since it was planned: not sent.
+                let still_wanted = store::users::following(&tx, row.user_id)?
+                    && items.iter().any(|it| {
+                        store::registrations::get(&tx, it.registration_id)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|reg| reg.status == RegistrationStatus::Active)
+                    });
+                if !still_wanted || r.messages.is_empty() {
+                    let why = if still_wanted { "its content is no longer in the pack" } else { "the reader stopped, blocked or completed since it was planned" };
+                    deliveries::finish(&tx, row.id, &Outcome::Skipped(why.into()), &store::ts(now))?;
+                    continue;
+                }
+                ready.push(r);
+            }
+            tx.commit()?;
+            Ok((ready, last, stale))
+        })
+        .await
+    }
+
+    /// Plans `date` without recording or sending anything (`yorisoi push --dry-run`).
+    pub async fn dry_run(&self, date: NaiveDate) -> Result<RunSummary, RunError> {
+        let pack = self.pack.clone();
+        let started = std::time::Instant::now();
+        let plan = self
+            .with_db(move |conn| plan_day_for_all(conn, &pack, date))
+            .await?;
+        Ok(RunSummary {
+            date: date.to_string(),
+            planned: plan.pushes.len(),
+            completed: plan.completions.len(),
+            plan_ms: started.elapsed().as_millis() as u64,
+            ..Default::default()
+        })
     }
 
     async fn send_one(&self, r: &Ready, limiter: &Limiter) -> Outcome {
@@ -483,6 +599,7 @@ impl Worker {
             match self.line.push(&r.to, &r.messages, r.key).await {
                 Ok(ok) => {
                     return Outcome::Sent {
+                        duplicate: ok.duplicate,
                         request_id: ok.request_id,
                     };
                 }
@@ -499,7 +616,11 @@ impl Worker {
                 }) => {
                     return Outcome::Retry(format!("monthly limit: {message}"));
                 }
-                Err(e @ (LineError::Unavailable(_) | LineError::RateLimited { .. })) => {
+                Err(
+                    e @ (LineError::Unavailable(_)
+                    | LineError::Timeout
+                    | LineError::RateLimited { .. }),
+                ) => {
                     return Outcome::Retry(e.to_string());
                 }
                 Err(e @ LineError::Rejected { .. }) => return Outcome::Failed(e.to_string()),
@@ -507,13 +628,18 @@ impl Worker {
         }
     }
 
-    /// Runs every day at `at` (Asia/Tokyo) until `stop`; on start, catches up a run missed
-    /// today (or within the catch-up window).
+    /// Runs every day at `at` (Asia/Tokyo) until `stop`. On start it catches up a run missed
+    /// today (or within the catch-up window); a date left unfinished (LINE unavailable) is
+    /// retried with a growing pause until it is finished or leaves the window.
     pub async fn run_daily(self, at: NaiveTime, mut stop: watch::Receiver<bool>) {
+        let mut backoff: HashMap<NaiveDate, (u32, std::time::Instant)> = HashMap::new();
         loop {
             let now = self.clock.now_jst();
             let today = now.date_naive();
-            let first = today - chrono::Days::new(self.catch_up_days as u64);
+            let first = today
+                .checked_sub_days(chrono::Days::new(self.catch_up_days as u64))
+                .unwrap_or(today);
+            backoff.retain(|d, _| *d >= first);
             let mut date = first;
             while date <= today {
                 let due = date < today || now.time() >= at;
@@ -522,19 +648,25 @@ impl Worker {
                     .with_db(move |conn| Ok(deliveries::run_finished(conn, &d)?))
                     .await
                     .unwrap_or(true);
-                if due && !done {
+                let waiting = backoff
+                    .get(&date)
+                    .is_some_and(|(_, next)| std::time::Instant::now() < *next);
+                if due && !done && !waiting {
                     match self.run_day(date).await {
-                        Ok(s) if s.failed > 0 => {
-                            tracing::warn!(date = %date, failed = s.failed, "delivery finished with failures")
+                        Ok(s) if s.finished => {
+                            backoff.remove(&date);
                         }
-                        Ok(_) => {}
+                        Ok(s) => {
+                            let tries = backoff.get(&date).map_or(0, |(n, _)| *n) + 1;
+                            let pause = Duration::from_secs(30 * (1u64 << tries.min(5)));
+                            tracing::warn!(date = %date, failed = s.failed, retry_in_s = pause.as_secs(), "delivery unfinished; will retry");
+                            backoff.insert(date, (tries, std::time::Instant::now() + pause));
+                        }
                         Err(e) => tracing::error!(date = %date, error = %e, "delivery failed"),
                     }
                 }
-                date = date.succ_opt().unwrap_or(date);
-                if date == NaiveDate::MAX {
-                    break;
-                }
+                let Some(next) = date.succ_opt() else { break };
+                date = next;
             }
             // Look again within a minute: the clock may move (sandbox) and runs are idempotent.
             tokio::select! {

@@ -1,100 +1,61 @@
-//! Planning a day for every active registration: pure schedule per registration, grouped per
-//! reader into pushes of at most five message objects.
+//! Planning a day for every active registration: the pure schedule per registration, grouped
+//! per reader into pushes of at most five message objects; and rendering a push from its
+//! recorded items (the one way a push is turned into messages, first send or resend).
 
-use crate::content::{Body, ContentPack, DayKey, render};
+use crate::content::{ContentPack, render};
 use crate::domain::{Position, Stage};
 use crate::line::Message;
 use crate::schedule::{self, Item, RegistrationView};
+use crate::store::deliveries::RecordedItem;
 use chrono::NaiveDate;
 use rusqlite::Connection;
+use std::collections::HashMap;
 
 /// LINE's limit of message objects per push.
 pub const MAX_OBJECTS: usize = 5;
 
-/// A compact reference to content in the pack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ItemRef {
-    /// A day message.
-    Day(DayKey),
-    /// A notice, by index in the pack.
-    Notice(u32),
-}
-
-impl ItemRef {
-    fn of(pack: &ContentPack, item: &Item<'_>) -> Self {
-        match item {
-            Item::Day(m) => ItemRef::Day(m.key),
-            Item::Notice(n) => ItemRef::Notice(
-                pack.notices
-                    .iter()
-                    .position(|x| std::ptr::eq(x, *n))
-                    .unwrap_or_default() as u32,
-            ),
-        }
-    }
-
-    fn resolve<'p>(&self, pack: &'p ContentPack) -> Option<(&'p str, &'p Body, bool)> {
-        match self {
-            ItemRef::Day(DayKey::Pregnancy(d)) => pack
-                .pregnancy
-                .get(d)
-                .map(|m| (m.id.as_str(), &m.body, true)),
-            ItemRef::Day(DayKey::Child(d)) => pack
-                .child_days
-                .get(d)
-                .map(|m| (m.id.as_str(), &m.body, true)),
-            ItemRef::Day(DayKey::Birthday(a)) => pack
-                .birthdays
-                .get(a)
-                .map(|m| (m.id.as_str(), &m.body, true)),
-            ItemRef::Notice(i) => pack
-                .notices
-                .get(*i as usize)
-                .map(|n| (n.id.as_str(), &n.body, false)),
-        }
-    }
-
-    /// The content id recorded in delivery records.
-    pub fn content_id(&self, pack: &ContentPack) -> String {
-        match (self, self.resolve(pack)) {
-            (ItemRef::Notice(_), Some((id, _, _))) => format!("notice/{id}"),
-            (_, Some((id, _, _))) => id.to_owned(),
-            (_, None) => "missing".into(),
-        }
-    }
-}
-
 /// One message object of a push.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Entry {
-    /// Whose content it is.
-    pub registration_id: i64,
-    /// Which content.
-    pub item: ItemRef,
-    /// The registration's position that day.
-    pub position: Position,
-    /// 1-based number of the registration among the reader's, when they have several today.
-    pub label: Option<u8>,
+#[derive(Debug, Clone, PartialEq)]
+struct Entry {
+    /// The registrations it is for: one for a day message, every twin for a shared notice.
+    registrations: Vec<i64>,
+    content_id: String,
 }
 
-/// One push: up to five entries for one reader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One push: up to five message objects for one reader.
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlannedPush {
     /// Recipient (internal id).
     pub user_id: i64,
     /// Push number of the day for this reader.
     pub seq: u32,
-    start: u32,
-    len: u8,
+    entries: Vec<Entry>,
+}
+
+impl PlannedPush {
+    /// The items to record: one per message object and registration.
+    pub fn items(&self) -> Vec<RecordedItem> {
+        self.entries
+            .iter()
+            .enumerate()
+            .flat_map(|(pos, e)| {
+                e.registrations.iter().map(move |r| RecordedItem {
+                    position: pos as u32,
+                    registration_id: *r,
+                    content_id: e.content_id.clone(),
+                })
+            })
+            .collect()
+    }
 }
 
 /// A registration that reaches the end of the programme today.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Completion {
     /// The registration.
     pub registration_id: i64,
-    /// The push carrying its last message, if it has one today.
-    pub push: Option<(i64, u32)>,
+    /// Its last message, if it has one today (it completes once that is delivered).
+    pub last_content: Option<String>,
 }
 
 /// A day's plan.
@@ -102,47 +63,19 @@ pub struct Completion {
 pub struct Plan {
     /// Every push, grouped by reader.
     pub pushes: Vec<PlannedPush>,
-    entries: Vec<Entry>,
     /// Registrations completing today.
     pub completions: Vec<Completion>,
 }
 
-impl Plan {
-    /// The entries of a push.
-    pub fn entries(&self, p: &PlannedPush) -> &[Entry] {
-        &self.entries[p.start as usize..p.start as usize + p.len as usize]
-    }
-
-    /// The message objects of a push; `nickname` gives each registration's nickname.
-    pub fn render<'a>(
-        &self,
-        pack: &ContentPack,
-        p: &PlannedPush,
-        nickname: impl Fn(i64) -> &'a str,
-    ) -> Vec<Message> {
-        let mut out = Vec::with_capacity(p.len as usize);
-        let mut last_vars = None;
-        for e in self.entries(p) {
-            let Some((_, body, is_day)) = e.item.resolve(pack) else {
-                continue;
-            };
-            let name = nickname(e.registration_id);
-            let vars = render::vars(pack, name, e.position);
-            let mut m = render::render(body, &vars);
-            if let (true, Some(n)) = (is_day, e.label) {
-                render::prepend_label(
-                    &mut m,
-                    &format!("【{n}人目：{name}さん・{}】", position_label(e.position)),
-                );
-            }
-            out.push(m);
-            last_vars = Some(vars);
-        }
-        if let (Some(last), Some(vars)) = (out.last_mut(), last_vars) {
-            render::append_footer(last, &render::footer(pack, &vars));
-        }
-        out
-    }
+/// What rendering needs of a registration.
+#[derive(Debug, Clone)]
+pub struct RegInfo {
+    /// Nickname.
+    pub nickname: String,
+    /// Stage.
+    pub stage: Stage,
+    /// Due date or birthday.
+    pub date: NaiveDate,
 }
 
 fn position_label(p: Position) -> String {
@@ -152,6 +85,68 @@ fn position_label(p: Position) -> String {
     }
 }
 
+/// Renders a push for `date` from its items. Items whose content is no longer in the pack, or
+/// whose registration is unknown, are left out.
+pub fn render_items(
+    pack: &ContentPack,
+    date: NaiveDate,
+    items: &[RecordedItem],
+    regs: &HashMap<i64, RegInfo>,
+) -> Vec<Message> {
+    // The first registration of each position is the one the message speaks to.
+    let mut firsts: Vec<&RecordedItem> = Vec::new();
+    for it in items {
+        if firsts.last().is_none_or(|f| f.position != it.position) {
+            firsts.push(it);
+        }
+    }
+    let mut day_regs: Vec<i64> = firsts
+        .iter()
+        .filter(|it| pack.lookup(&it.content_id).is_some_and(|(_, day)| day))
+        .map(|it| it.registration_id)
+        .collect();
+    day_regs.sort_unstable();
+    day_regs.dedup();
+    let label_twins = day_regs.len() > 1;
+
+    let mut out = Vec::with_capacity(firsts.len());
+    let mut last_vars = None;
+    for it in firsts {
+        let (Some((body, is_day)), Some(reg)) =
+            (pack.lookup(&it.content_id), regs.get(&it.registration_id))
+        else {
+            continue;
+        };
+        let view = RegistrationView {
+            id: it.registration_id,
+            stage: reg.stage,
+            date: reg.date,
+            started_on: date,
+            notices_sent: 0,
+        };
+        let pos = schedule::position(&view, date);
+        let vars = render::vars(pack, &reg.nickname, pos);
+        let mut m = render::render(body, &vars);
+        if is_day && label_twins {
+            let n = day_regs
+                .iter()
+                .position(|r| *r == it.registration_id)
+                .unwrap_or(0)
+                + 1;
+            render::prepend_label(
+                &mut m,
+                &format!("【{n}人目：{}さん・{}】", reg.nickname, position_label(pos)),
+            );
+        }
+        out.push(m);
+        last_vars = Some(vars);
+    }
+    if let (Some(last), Some(vars)) = (out.last_mut(), last_vars) {
+        render::append_footer(last, &render::footer(pack, &vars));
+    }
+    out
+}
+
 /// Plans `date` for every active registration of every reader who follows the account.
 pub fn plan_day_for_all(
     conn: &Connection,
@@ -159,7 +154,7 @@ pub fn plan_day_for_all(
     date: NaiveDate,
 ) -> anyhow::Result<Plan> {
     let mut stmt = conn.prepare(
-        "SELECT rr.user_id, r.id, r.stage, COALESCE(r.due_date, r.birthday), r.started_on
+        "SELECT rr.user_id, r.id, r.stage, COALESCE(r.due_date, r.birthday), r.started_on, r.notices_sent
          FROM registrations r
          JOIN registration_readers rr ON rr.registration_id = r.id
          JOIN line_users u ON u.id = rr.user_id
@@ -178,6 +173,7 @@ pub fn plan_day_for_all(
                 "%Y-%m-%d",
             )?)
         };
+        let notices_sent = pack.notice_bits(r.get_ref(5)?.as_str()?);
         rows.push((
             r.get(0)?,
             RegistrationView {
@@ -185,6 +181,7 @@ pub fn plan_day_for_all(
                 stage,
                 date: parse(3)?,
                 started_on: parse(4)?,
+                notices_sent,
             },
         ));
     }
@@ -196,66 +193,48 @@ pub fn plan_day_for_all(
 pub fn plan_rows(pack: &ContentPack, rows: &[(i64, RegistrationView)], date: NaiveDate) -> Plan {
     let end_age = pack.last_birthday();
     let mut plan = Plan::default();
-    let mut days: Vec<Entry> = Vec::new();
-    let mut notices: Vec<Entry> = Vec::new();
-    let mut completing: Vec<i64> = Vec::new();
     for group in rows.chunk_by(|a, b| a.0 == b.0) {
         let user_id = group[0].0;
-        days.clear();
-        notices.clear();
-        completing.clear();
+        let mut days: Vec<Entry> = Vec::new();
+        let mut notices: Vec<Entry> = Vec::new();
         for (_, reg) in group {
             let day = schedule::plan_day(pack, reg, date, end_age);
-            if day.completes {
-                completing.push(reg.id);
-            }
+            let mut last_content = None;
             for item in &day.items {
-                let entry = Entry {
-                    registration_id: reg.id,
-                    item: ItemRef::of(pack, item),
-                    position: day.position,
-                    label: None,
-                };
+                let content_id = item.content_id();
                 match item {
-                    Item::Day(_) => days.push(entry),
-                    // The same notice once per reader, even for twins.
+                    Item::Day(_) => {
+                        last_content = Some(content_id.clone());
+                        days.push(Entry {
+                            registrations: vec![reg.id],
+                            content_id,
+                        });
+                    }
+                    // The same notice once per reader, even for twins; it counts for each.
                     Item::Notice(_) => {
-                        if !notices.iter().any(|n| n.item == entry.item) {
-                            notices.push(entry);
+                        match notices.iter_mut().find(|n| n.content_id == content_id) {
+                            Some(n) => n.registrations.push(reg.id),
+                            None => notices.push(Entry {
+                                registrations: vec![reg.id],
+                                content_id,
+                            }),
                         }
                     }
                 }
             }
-        }
-        if days.len() > 1 {
-            let mut regs: Vec<i64> = group.iter().map(|(_, r)| r.id).collect();
-            regs.dedup();
-            for d in days.iter_mut() {
-                d.label = regs
-                    .iter()
-                    .position(|r| *r == d.registration_id)
-                    .map(|i| (i + 1).min(255) as u8);
+            if day.completes {
+                plan.completions.push(Completion {
+                    registration_id: reg.id,
+                    last_content,
+                });
             }
         }
-        let first_push = plan.pushes.len();
-        let all: Vec<Entry> = days.iter().chain(notices.iter()).copied().collect();
+        let all: Vec<Entry> = days.into_iter().chain(notices).collect();
         for (seq, chunk) in all.chunks(MAX_OBJECTS).enumerate() {
             plan.pushes.push(PlannedPush {
                 user_id,
                 seq: seq as u32,
-                start: plan.entries.len() as u32,
-                len: chunk.len() as u8,
-            });
-            plan.entries.extend_from_slice(chunk);
-        }
-        for &reg in &completing {
-            let push = plan.pushes[first_push..]
-                .iter()
-                .find(|p| plan.entries(p).iter().any(|e| e.registration_id == reg))
-                .map(|p| (p.user_id, p.seq));
-            plan.completions.push(Completion {
-                registration_id: reg,
-                push,
+                entries: chunk.to_vec(),
             });
         }
     }

@@ -34,8 +34,12 @@ impl DateKind {
     pub fn range(self, today: NaiveDate) -> DateRange {
         match self {
             DateKind::DueDate => DateRange {
-                min: today - Days::new(DUE_DATE_PAST_DAYS),
-                max: today + Days::new(DUE_DATE_AHEAD_DAYS),
+                min: today
+                    .checked_sub_days(Days::new(DUE_DATE_PAST_DAYS))
+                    .unwrap_or(NaiveDate::MIN),
+                max: today
+                    .checked_add_days(Days::new(DUE_DATE_AHEAD_DAYS))
+                    .unwrap_or(NaiveDate::MAX),
             },
             DateKind::Birthday => DateRange {
                 min: today

@@ -8,6 +8,6 @@ mod stage;
 
 pub use date_input::{DateError, DateKind, DateRange, check_range, format_date_ja, parse_date};
 pub use line_user_id::LineUserId;
-pub use nickname::{NICKNAME_MAX, Nickname, NicknameError};
+pub use nickname::{NICKNAME_MAX, NICKNAME_MAX_UTF16, Nickname, NicknameError};
 pub use position::{ChildAge, Position, PregnancyPosition};
 pub use stage::{RegistrationStatus, Stage};

@@ -20,6 +20,14 @@ pub enum NicknameError {
 
 /// The longest nickname, in grapheme clusters.
 pub const NICKNAME_MAX: usize = 20;
+/// The longest nickname in UTF-16 units: 20 emoji with modifiers fit, a flood of combining
+/// marks on one letter does not.
+pub const NICKNAME_MAX_UTF16: usize = 100;
+
+/// Invisible characters that reorder or hide text (bidi controls, byte-order mark).
+fn is_hidden_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
 
 impl Nickname {
     /// Parses what the reader typed.
@@ -38,7 +46,7 @@ impl Nickname {
             return Err(NicknameError::Empty);
         }
         if s.chars()
-            .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+            .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}' || is_hidden_control(c))
         {
             return Err(NicknameError::ControlCharacters);
         }
@@ -53,8 +61,8 @@ impl Nickname {
             return Err(NicknameError::Url);
         }
         let len = s.graphemes(true).count();
-        if len > NICKNAME_MAX {
-            return Err(NicknameError::TooLong(len));
+        if len > NICKNAME_MAX || s.encode_utf16().count() > NICKNAME_MAX_UTF16 {
+            return Err(NicknameError::TooLong(len.max(NICKNAME_MAX + 1)));
         }
         Ok(Self(s.to_owned()))
     }
@@ -127,6 +135,16 @@ mod tests {
             ("url", "https://example.com", Err(NicknameError::Url)),
             ("bare domain", "spam.jp", Err(NicknameError::Url)),
             ("www", "www.example", Err(NicknameError::Url)),
+            (
+                "one letter with 4000 combining marks",
+                &format!("a{}", "\u{301}".repeat(4000)),
+                Err(NicknameError::TooLong(21)),
+            ),
+            (
+                "a right-to-left override",
+                "はな\u{202E}こ",
+                Err(NicknameError::ControlCharacters),
+            ),
         ];
         for (what, input, expected) in cases {
             let got = Nickname::parse(input).map(|n| n.as_str().to_owned());

@@ -83,6 +83,9 @@ pub enum LineError {
     /// 5xx, timeouts or connection errors, still failing after every retry.
     #[error("LINE unavailable after retries: {0}")]
     Unavailable(String),
+    /// A reply got no answer in time: LINE may or may not have delivered it.
+    #[error("LINE did not answer in time")]
+    Timeout,
 }
 
 impl LineError {
@@ -158,6 +161,7 @@ impl LineClient {
         };
         match self.attempt("/v2/bot/message/reply", &body, None).await {
             Attempt::Done(r) => r,
+            Attempt::Retry(reason) if reason == "timeout" => Err(LineError::Timeout),
             Attempt::Retry(reason) => Err(LineError::Unavailable(reason)),
         }
     }

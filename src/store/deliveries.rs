@@ -3,86 +3,142 @@
 use super::StoreError;
 use rusqlite::{Connection, OptionalExtension, params};
 
-/// The state of a recorded push.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    /// This run holds it and must send it.
-    Mine {
-        /// Row id.
-        id: i64,
-    },
-    /// Delivered before.
-    AlreadySent,
-    /// Failed for good before (LINE refused it).
-    AlreadyFailed,
-    /// Another run is sending it right now.
-    Busy {
-        /// Until when (unix ms).
-        lease_until: i64,
-    },
-    /// Skipped before (the registration left).
-    Skipped,
+/// Wall-clock unix milliseconds: leases must not follow a test or sandbox clock.
+pub fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
-/// Records a planned push (if not yet recorded) with its items.
-pub fn record(
+/// LINE forgets a retry key after 24 hours: a push first tried longer ago than this is not
+/// resent, since nobody can tell whether it was delivered.
+pub const RETRY_KEY_LIFETIME_MS: i64 = 23 * 3600 * 1000;
+
+/// One recorded item of a push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedItem {
+    /// Message object number within the push.
+    pub position: u32,
+    /// A registration it is for.
+    pub registration_id: i64,
+    /// The content id.
+    pub content_id: String,
+}
+
+/// Whether a reader already has pushes recorded for a date (then those are the truth).
+pub fn user_has_rows(conn: &Connection, user_id: i64, date: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM deliveries WHERE user_id = ?1 AND delivery_date = ?2)",
+        )?
+        .query_row(params![user_id, date], |r| r.get(0))?)
+}
+
+/// Records a planned push with its items and takes its lease; returns the row id.
+pub fn record_and_claim(
     conn: &Connection,
     user_id: i64,
     date: &str,
     seq: u32,
     retry_key: &str,
-    items: &[(i64, String)],
+    items: &[RecordedItem],
     now: &str,
-) -> Result<(), StoreError> {
-    let inserted = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO deliveries (user_id, delivery_date, seq, retry_key, planned_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![user_id, date, seq, retry_key, now])?;
-    if inserted == 1 {
-        let id = conn.last_insert_rowid();
-        let mut stmt = conn.prepare_cached(
-            "INSERT INTO delivery_items (delivery_id, position, registration_id, content_id) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        for (pos, (reg, content)) in items.iter().enumerate() {
-            stmt.execute(params![id, pos as i64, reg, content])?;
-        }
+    lease_until: i64,
+) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO deliveries (user_id, delivery_date, seq, retry_key, planned_at, lease_until, attempts, first_attempt_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7)",
+    )?
+    .execute(params![user_id, date, seq, retry_key, now, lease_until, wall_ms()])?;
+    let id = conn.last_insert_rowid();
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO delivery_items (delivery_id, position, registration_id, content_id) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for it in items {
+        stmt.execute(params![id, it.position, it.registration_id, it.content_id])?;
     }
-    Ok(())
+    Ok(id)
 }
 
-/// Takes the lease on a recorded push if it is still to be sent and nobody else holds it.
+/// A recorded push still to be sent.
+#[derive(Debug, Clone)]
+pub struct OpenRow {
+    /// Row id.
+    pub id: i64,
+    /// Recipient.
+    pub user_id: i64,
+    /// Push number.
+    pub seq: u32,
+    /// Its retry key.
+    pub retry_key: String,
+    /// When it was first tried (wall clock), if ever.
+    pub first_attempt_ms: Option<i64>,
+}
+
+/// Planned rows of a date after `after_id`, oldest first.
+pub fn open_rows(
+    conn: &Connection,
+    date: &str,
+    after_id: i64,
+    limit: usize,
+) -> Result<Vec<OpenRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, user_id, seq, retry_key, first_attempt_ms FROM deliveries
+         WHERE delivery_date = ?1 AND status = 'planned' AND id > ?2 ORDER BY id LIMIT ?3",
+    )?;
+    let rows = stmt
+        .query_map(params![date, after_id, limit as i64], |r| {
+            Ok(OpenRow {
+                id: r.get(0)?,
+                user_id: r.get(1)?,
+                seq: r.get(2)?,
+                retry_key: r.get(3)?,
+                first_attempt_ms: r.get(4)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Takes the lease on a planned row nobody holds; false if another run holds it or it is done.
 pub fn claim(
     conn: &Connection,
-    user_id: i64,
-    date: &str,
-    seq: u32,
+    id: i64,
     now_ms: i64,
     lease_until: i64,
-) -> Result<Claim, StoreError> {
-    let mine: Option<i64> = conn
+) -> Result<bool, StoreError> {
+    let n = conn
         .prepare_cached(
-            "UPDATE deliveries SET lease_until = ?5, attempts = attempts + 1
-             WHERE user_id = ?1 AND delivery_date = ?2 AND seq = ?3 AND status = 'planned' AND lease_until < ?4
-             RETURNING id",
+            "UPDATE deliveries SET lease_until = ?3, attempts = attempts + 1, first_attempt_ms = COALESCE(first_attempt_ms, ?2)
+             WHERE id = ?1 AND status = 'planned' AND lease_until < ?2",
         )?
-        .query_row(params![user_id, date, seq, now_ms, lease_until], |r| r.get(0))
-        .optional()?;
-    if let Some(id) = mine {
-        return Ok(Claim::Mine { id });
-    }
-    let (status, lease): (String, i64) = conn
-        .prepare_cached("SELECT status, lease_until FROM deliveries WHERE user_id = ?1 AND delivery_date = ?2 AND seq = ?3")?
-        .query_row(params![user_id, date, seq], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?
-        .ok_or(StoreError::NotFound)?;
-    Ok(match status.as_str() {
-        "sent" => Claim::AlreadySent,
-        "failed" => Claim::AlreadyFailed,
-        "skipped" => Claim::Skipped,
-        _ => Claim::Busy { lease_until: lease },
-    })
+        .execute(params![id, now_ms, lease_until])?;
+    Ok(n == 1)
+}
+
+/// The items recorded for a push, in order.
+pub fn items(conn: &Connection, delivery_id: i64) -> Result<Vec<RecordedItem>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT position, registration_id, content_id FROM delivery_items WHERE delivery_id = ?1 ORDER BY position, registration_id",
+    )?;
+    let rows = stmt
+        .query_map([delivery_id], |r| {
+            Ok(RecordedItem {
+                position: r.get(0)?,
+                registration_id: r.get(1)?,
+                content_id: r.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// How many rows of a date are still planned, and the latest lease among them.
+pub fn remaining(conn: &Connection, date: &str) -> Result<(i64, i64), StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT count(*), COALESCE(max(lease_until), 0) FROM deliveries WHERE delivery_date = ?1 AND status = 'planned'")?
+        .query_row([date], |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
 
 /// How a send ended.
@@ -92,54 +148,78 @@ pub enum Outcome {
     Sent {
         /// `x-line-request-id`.
         request_id: Option<String>,
+        /// LINE had accepted this key before (409): delivered by an earlier attempt.
+        duplicate: bool,
     },
-    /// Refused by LINE: never resent.
+    /// Refused by LINE, or not to be sent any more: never resent.
     Failed(String),
+    /// Not sent now: the reader left since it was planned.
+    Skipped(String),
     /// Not delivered this time (LINE unavailable, monthly limit): a rerun sends it.
     Retry(String),
 }
 
-/// Records the outcome of a claimed push.
+/// Records the outcome of a claimed push; a sent push marks its notices as received.
 pub fn finish(conn: &Connection, id: i64, outcome: &Outcome, now: &str) -> Result<(), StoreError> {
     match outcome {
-        Outcome::Sent { request_id } => conn
-            .prepare_cached(
+        Outcome::Sent { request_id, .. } => {
+            conn.prepare_cached(
                 "UPDATE deliveries SET status = 'sent', line_request_id = ?2, sent_at = ?3, lease_until = 0, error = NULL WHERE id = ?1",
             )?
-            .execute(params![id, request_id, now])?,
-        Outcome::Failed(e) => conn
-            .prepare_cached("UPDATE deliveries SET status = 'failed', error = ?2, lease_until = 0 WHERE id = ?1")?
-            .execute(params![id, e])?,
-        Outcome::Retry(e) => conn
-            .prepare_cached("UPDATE deliveries SET error = ?2, lease_until = 0 WHERE id = ?1")?
-            .execute(params![id, e])?,
-    };
+            .execute(params![id, request_id, now])?;
+            let notices: Vec<(i64, String)> = conn
+                .prepare_cached(
+                    "SELECT registration_id, substr(content_id, 8) FROM delivery_items
+                     WHERE delivery_id = ?1 AND content_id LIKE 'notice/%'",
+                )?
+                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            let mut mark = conn.prepare_cached(
+                "UPDATE registrations SET notices_sent = CASE WHEN notices_sent = '' THEN ?2 ELSE notices_sent || ',' || ?2 END
+                 WHERE id = ?1 AND instr(',' || notices_sent || ',', ',' || ?2 || ',') = 0",
+            )?;
+            for (reg, notice) in notices {
+                mark.execute(params![reg, notice])?;
+            }
+        }
+        Outcome::Failed(e) => {
+            conn.prepare_cached("UPDATE deliveries SET status = 'failed', error = ?2, lease_until = 0 WHERE id = ?1")?
+                .execute(params![id, e])?;
+        }
+        Outcome::Skipped(e) => {
+            conn.prepare_cached("UPDATE deliveries SET status = 'skipped', error = ?2, lease_until = 0 WHERE id = ?1")?
+                .execute(params![id, e])?;
+        }
+        Outcome::Retry(e) => {
+            conn.prepare_cached("UPDATE deliveries SET error = ?2, lease_until = 0 WHERE id = ?1")?
+                .execute(params![id, e])?;
+        }
+    }
     Ok(())
 }
 
-/// Marks as skipped the still-planned pushes of a date that are not in `keep` (their
-/// registration stopped or left since they were planned).
-pub fn skip_unplanned(
+/// Whether a registration's content was delivered on a date (for the programme's end).
+pub fn delivered(
     conn: &Connection,
+    registration_id: i64,
     date: &str,
-    keep: &std::collections::HashSet<(i64, u32)>,
-    now_ms: i64,
-) -> Result<usize, StoreError> {
-    let rows: Vec<(i64, i64, u32)> = conn
+    content_id: &str,
+) -> Result<bool, StoreError> {
+    Ok(conn
         .prepare_cached(
-            "SELECT id, user_id, seq FROM deliveries WHERE delivery_date = ?1 AND status = 'planned' AND lease_until < ?2",
+            "SELECT EXISTS (SELECT 1 FROM delivery_items i JOIN deliveries d ON d.id = i.delivery_id
+             WHERE i.registration_id = ?1 AND d.delivery_date = ?2 AND i.content_id = ?3 AND d.status = 'sent')",
         )?
-        .query_map(params![date, now_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<Result<_, _>>()?;
-    let mut n = 0;
-    for (id, user, seq) in rows {
-        if !keep.contains(&(user, seq)) {
-            conn.prepare_cached("UPDATE deliveries SET status = 'skipped', error = 'no longer planned' WHERE id = ?1")?
-                .execute([id])?;
-            n += 1;
-        }
-    }
-    Ok(n)
+        .query_row(params![registration_id, date, content_id], |r| r.get(0))?)
+}
+
+/// Pushes of a date delivered so far.
+pub fn sent_count(conn: &Connection, date: &str) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FROM deliveries WHERE delivery_date = ?1 AND status = 'sent'",
+        )?
+        .query_row([date], |r| r.get::<_, i64>(0))? as usize)
 }
 
 /// Whether a run for `date` went through to the end.
@@ -162,7 +242,7 @@ pub fn run_started(conn: &Connection, date: &str, now: &str) -> Result<(), Store
     Ok(())
 }
 
-/// Records that a run for `date` finished with these counts.
+/// Records a run's counts; the date is finished only when nothing is left to send.
 pub fn run_done(
     conn: &Connection,
     date: &str,
@@ -170,10 +250,19 @@ pub fn run_done(
     sent: usize,
     failed: usize,
     now: &str,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
+    let (left, _) = remaining(conn, date)?;
     conn.prepare_cached(
-        "UPDATE delivery_runs SET finished_at = ?2, planned = ?3, sent = sent + ?4, failed = ?5 WHERE delivery_date = ?1",
+        "UPDATE delivery_runs SET finished_at = CASE WHEN ?6 = 0 THEN ?2 ELSE NULL END,
+           planned = ?3, sent = sent + ?4, failed = ?5 WHERE delivery_date = ?1",
     )?
-    .execute(params![date, now, planned as i64, sent as i64, failed as i64])?;
-    Ok(())
+    .execute(params![
+        date,
+        now,
+        planned as i64,
+        sent as i64,
+        failed as i64,
+        left
+    ])?;
+    Ok(left == 0)
 }

@@ -40,7 +40,9 @@ pub fn mark_processed(
     outcome: &str,
     now: &str,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE webhook_events SET processed_at = ?2, outcome = ?3 WHERE id = ?1")?
-        .execute(params![id, now, outcome])?;
+    conn.prepare_cached(
+        "UPDATE webhook_events SET processed_at = ?2, outcome = ?3, body = '' WHERE id = ?1",
+    )?
+    .execute(params![id, now, outcome])?;
     Ok(())
 }

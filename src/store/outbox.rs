@@ -88,7 +88,8 @@ pub fn finish(
     now: &str,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "UPDATE outbox SET status = ?2, request_id = ?3, error = ?4, sent_at = ?5, attempts = attempts + 1 WHERE id = ?1",
+        "UPDATE outbox SET status = ?2, request_id = ?3, error = ?4, sent_at = ?5, attempts = attempts + 1,
+           messages = CASE WHEN ?2 = 'sent' THEN '[]' ELSE messages END WHERE id = ?1",
     )?
     .execute(params![id, status, request_id, error, now])?;
     Ok(())

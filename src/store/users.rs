@@ -35,6 +35,15 @@ pub fn line_user_id(conn: &Connection, user_id: i64) -> Result<String, StoreErro
         .ok_or(StoreError::NotFound)
 }
 
+/// Whether the user follows the account (has not blocked it).
+pub fn following(conn: &Connection, user_id: i64) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT following FROM line_users WHERE id = ?1")?
+        .query_row([user_id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
 /// The stored conversation state (JSON), if any.
 pub fn conversation(conn: &Connection, user_id: i64) -> Result<Option<String>, StoreError> {
     Ok(conn

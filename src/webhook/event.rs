@@ -51,7 +51,15 @@ pub fn parse_callback(body: &[u8]) -> Result<Vec<InboundEvent>, String> {
             {
                 Some(id) => id,
                 // Every real event has an id; a digest keeps dedupe working if one ever lacks it.
-                None => format!("sha256:{:x}", Sha256::digest(raw.get().as_bytes())),
+                None => {
+                    // Without the delivery context, so a redelivered copy has the same digest.
+                    let mut v: serde_json::Value =
+                        serde_json::from_str(raw.get()).map_err(|e| format!("event: {e}"))?;
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("deliveryContext");
+                    }
+                    format!("sha256:{:x}", Sha256::digest(v.to_string().as_bytes()))
+                }
             };
             let user = h
                 .source

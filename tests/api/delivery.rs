@@ -389,3 +389,88 @@ async fn serve_delivers_at_push_time_and_catches_up_a_missed_morning_once() {
         .count();
     assert_eq!(pushes, 1, "not again after a restart");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_who_registers_after_the_morning_run_gets_the_notices_next_morning() {
+    let seven = yorisoi::config::PushTime::At(chrono::NaiveTime::from_hms_opt(7, 0, 0).unwrap());
+    let today = crate::helpers::today();
+    let app = crate::helpers::spawn_app().await;
+    let app = app.restart_with(seven).await; // today's run happens now, with nobody registered
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let u = user_id(1);
+    app.register(&u, "子育て中", "はなこ", today - Days::new(5))
+        .await; // after the run
+    app.settle().await;
+    app.clock.set(app.clock.now() + chrono::Duration::days(1));
+    let app = app.restart_with(seven).await; // tomorrow's run
+    let mut push = None;
+    for _ in 0..200 {
+        push = app
+            .double
+            .delivered_to(&u)
+            .into_iter()
+            .find(|d| d.via == Via::Push);
+        if push.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let texts: Vec<String> = push
+        .expect("a push the next morning")
+        .messages
+        .iter()
+        .map(text_of)
+        .collect();
+    assert!(
+        texts.iter().any(|t| t.contains("出生届")),
+        "birth procedures on the first delivered day: {texts:?}"
+    );
+    assert!(
+        texts.iter().any(|t| t.contains("赤ちゃん訪問")),
+        "{texts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cut_short_by_a_line_outage_is_finished_by_the_next_run() {
+    let today = real_today();
+    let app = spawn_app_on(today).await;
+    app.register(&user_id(1), "妊娠中", "a", today + Days::new(100))
+        .await;
+    app.settle().await;
+    app.double.inject_on(Some(Via::Push), Fault::Status(503), 5); // every retry of the one push
+    let out = app.push_cli(&["--json"]);
+    let s = summary(&out);
+    assert_eq!(s["sent"], 0);
+    assert_eq!(s["finished"], false, "{s}");
+    assert_eq!(out.status.code(), Some(1));
+    let s = summary(&app.push_cli(&["--json"]));
+    assert_eq!(s["sent"], 1);
+    assert_eq!(s["finished"], true);
+    assert_eq!(app.double.stats().pushes, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_sends_exactly_what_was_recorded() {
+    let today = real_today();
+    let app = spawn_app_on(today).await;
+    let u = user_id(1);
+    let birthday = today - Days::new(10);
+    app.register(&u, "子育て中", "はなこ", birthday).await;
+    app.settle().await;
+    app.double.inject_on(Some(Via::Push), Fault::Status(503), 5);
+    summary(&app.push_cli(&["--json"]));
+    // A twin is registered before the rerun: the recorded push does not change under its key.
+    app.say(&[app.double.text_event(&u, "追加登録")]).await;
+    app.register(&u, "子育て中", "はなこ", birthday).await;
+    app.settle().await;
+    let s = summary(&app.push_cli(&["--json"]));
+    assert_eq!(s["sent"], 1, "{s}");
+    let pushes = pushes_by_user(&app);
+    assert_eq!(pushes[&u].len(), 1);
+    let first = text_of(&pushes[&u][0][0]);
+    assert!(
+        !first.starts_with("【"),
+        "the recorded single-child push, unchanged: {first}"
+    );
+}
