@@ -42,14 +42,15 @@ impl Lcg {
 fn make_db(path: &Path, n: u64, every_day_has_message: bool) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(path);
     let mut conn = yorisoi::store::open_and_migrate(path)?;
+    let pack = yorisoi::content::ContentPack::load(&content_dir())?;
     let today = today();
     let mut rng = Lcg(42);
     let tx = conn.transaction()?;
     {
         let mut user = tx.prepare("INSERT INTO line_users (id, line_user_id, following, created_at, updated_at) VALUES (?1, ?2, 1, 'now', 'now')")?;
         let mut reg = tx.prepare(
-            "INSERT INTO registrations (id, user_id, stage, nickname, due_date, birthday, status, started_on, created_at, updated_at)
-             VALUES (?1, ?1, ?2, 'はなこ', ?3, ?4, 'active', '2020-01-01', 'now', 'now')",
+            "INSERT INTO registrations (id, user_id, stage, nickname, due_date, birthday, status, started_on, created_at, updated_at, notices_sent)
+             VALUES (?1, ?1, ?2, 'はなこ', ?3, ?4, 'active', '2020-01-01', 'now', 'now', ?5)",
         )?;
         let mut reader = tx.prepare("INSERT INTO registration_readers (registration_id, user_id, role, added_at) VALUES (?1, ?1, 'owner', 'now')")?;
         for i in 1..=n as i64 {
@@ -66,22 +67,42 @@ fn make_db(path: &Path, n: u64, every_day_has_message: bool) -> anyhow::Result<(
                     i,
                     "pregnancy",
                     due.to_string(),
-                    Option::<String>::None
+                    Option::<String>::None,
+                    received(&pack, "pregnancy", gd as i64)
                 ])?;
             } else {
-                let birthday = today - Days::new(rng.next(1097));
+                let days = rng.next(1097);
+                let birthday = today - Days::new(days);
                 reg.execute(params![
                     i,
                     "child",
                     Option::<String>::None,
-                    birthday.to_string()
+                    birthday.to_string(),
+                    received(&pack, "child", days as i64)
                 ])?;
             }
             reader.execute(params![i])?;
         }
     }
     tx.commit()?;
+    // As a long-running service would have it: the WAL folded into the database file.
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
     Ok(())
+}
+
+/// Steady state: a registration has received every window notice whose window began before
+/// today (it was registered long ago).
+fn received(pack: &yorisoi::content::ContentPack, track: &str, day: i64) -> String {
+    pack.notices
+        .iter()
+        .filter(|n| n.when == yorisoi::content::NoticeWhen::Window)
+        .filter(|n| {
+            n.track.is_some_and(|t| t.as_str() == track)
+                && n.range.is_some_and(|(from, _)| from < day)
+        })
+        .map(|n| n.id.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn push(db: &Path, line_port: u16, extra: &[(&str, &str)], args: &[&str]) -> anyhow::Result<Value> {
@@ -112,10 +133,19 @@ fn plan(dir: &Path) -> anyhow::Result<()> {
         "(a) 1,000,000 registrations created in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    let s = push(&db, free_port(), &[], &["--dry-run"])?;
+    // Three runs: the first also meets the kernel still writing the freshly built file.
+    let mut runs = Vec::new();
+    let mut s = Value::Null;
+    for _ in 0..3 {
+        s = push(&db, free_port(), &[], &["--dry-run"])?;
+        runs.push(s["plan_ms"].as_u64().unwrap_or(0));
+    }
+    let mut sorted = runs.clone();
+    sorted.sort_unstable();
     println!(
-        "(a) plan one day for 1,000,000 active registrations: {} ms, {} pushes, peak RSS {:.1} MB",
-        s["plan_ms"],
+        "(a) plan one day for 1,000,000 active registrations: {:?} ms (median {} ms), {} pushes, peak RSS {:.1} MB",
+        runs,
+        sorted[1],
         s["planned"],
         s["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0
     );
@@ -220,15 +250,20 @@ async fn crash(dir: &Path) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
-    let dir = tempfile::tempdir()?;
+    // BENCH_DIR keeps the databases for a closer look; by default they go with a temporary folder.
+    let tmp = tempfile::tempdir()?;
+    let dir = std::env::var_os("BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| tmp.path().to_owned());
+    std::fs::create_dir_all(&dir)?;
     if which == "plan" || which == "all" {
-        plan(dir.path())?;
+        plan(&dir)?;
     }
     if which == "throughput" || which == "all" {
-        throughput(dir.path()).await?;
+        throughput(&dir).await?;
     }
     if which == "crash" || which == "all" {
-        crash(dir.path()).await?;
+        crash(&dir).await?;
     }
     Ok(())
 }

@@ -248,7 +248,7 @@ fn preview(args: PreviewArgs) -> anyhow::Result<ExitCode> {
             println!("(no message this day)\n");
         }
         for push in &plan.pushes {
-            let items = push.items();
+            let items = plan.items(push);
             for m in render_items(&pack, day, &items, &regs) {
                 print_message(&m);
             }

@@ -31,10 +31,10 @@ pub enum Item<'p> {
 
 impl<'p> Item<'p> {
     /// The content id recorded in delivery records.
-    pub fn content_id(&self) -> String {
+    pub fn content_id(&self) -> &'p str {
         match self {
-            Item::Day(m) => m.id.clone(),
-            Item::Notice(n) => format!("notice/{}", n.id),
+            Item::Day(m) => &m.id,
+            Item::Notice(n) => &n.content_id,
         }
     }
     /// The notice id, for notices.

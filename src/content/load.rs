@@ -515,6 +515,7 @@ fn notice(n: RawNotice, _source: &Source) -> Result<Notice, String> {
         }
     };
     Ok(Notice {
+        content_id: format!("notice/{}", n.id),
         id: n.id,
         track,
         range,

@@ -106,6 +106,8 @@ pub enum NoticeWhen {
 pub struct Notice {
     /// Stable id from the file.
     pub id: String,
+    /// `notice/ID`, as delivery records name it.
+    pub content_id: String,
     /// Only this track, if set.
     pub track: Option<Track>,
     /// Track-day range (inclusive): gestational days or days since birth.

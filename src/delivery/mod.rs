@@ -497,18 +497,17 @@ impl Worker {
                 if frozen {
                     continue; // Recorded before: phase 2 sends exactly what was recorded.
                 }
-                let items = p.items();
+                let items = plan.items(p);
                 let key = retry_key(p.user_id, date, p.seq);
-                let id = deliveries::record_and_claim(
-                    &tx,
-                    p.user_id,
-                    &date_s,
-                    p.seq,
-                    &key.to_string(),
-                    &items,
-                    &now_s,
-                    lease_until,
-                )?;
+                let key_s = key.to_string();
+                let push = deliveries::NewPush {
+                    user_id: p.user_id,
+                    date: &date_s,
+                    seq: p.seq,
+                    retry_key: &key_s,
+                    items: &items,
+                };
+                let id = deliveries::record_and_claim(&tx, push, &now_s, lease_until)?;
                 ready.push(prepare(
                     &tx, &pack, date, id, p.user_id, key, &items, &mut regs, &mut users,
                 )?);

@@ -10,6 +10,7 @@ use crate::store::deliveries::RecordedItem;
 use chrono::NaiveDate;
 use rusqlite::Connection;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// LINE's limit of message objects per push.
 pub const MAX_OBJECTS: usize = 5;
@@ -17,36 +18,23 @@ pub const MAX_OBJECTS: usize = 5;
 /// One message object of a push.
 #[derive(Debug, Clone, PartialEq)]
 struct Entry {
-    /// The registrations it is for: one for a day message, every twin for a shared notice.
-    registrations: Vec<i64>,
-    content_id: String,
+    /// The registration it speaks to.
+    registration_id: i64,
+    /// Twins a shared notice also counts for (rare: kept out of line).
+    also: Option<Box<[i64]>>,
+    /// Interned: the same few hundred ids are shared by every push.
+    content_id: Arc<str>,
 }
 
 /// One push: up to five message objects for one reader.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlannedPush {
     /// Recipient (internal id).
     pub user_id: i64,
     /// Push number of the day for this reader.
     pub seq: u32,
-    entries: Vec<Entry>,
-}
-
-impl PlannedPush {
-    /// The items to record: one per message object and registration.
-    pub fn items(&self) -> Vec<RecordedItem> {
-        self.entries
-            .iter()
-            .enumerate()
-            .flat_map(|(pos, e)| {
-                e.registrations.iter().map(move |r| RecordedItem {
-                    position: pos as u32,
-                    registration_id: *r,
-                    content_id: e.content_id.clone(),
-                })
-            })
-            .collect()
-    }
+    start: u32,
+    len: u8,
 }
 
 /// A registration that reaches the end of the programme today.
@@ -63,8 +51,28 @@ pub struct Completion {
 pub struct Plan {
     /// Every push, grouped by reader.
     pub pushes: Vec<PlannedPush>,
+    entries: Vec<Entry>,
     /// Registrations completing today.
     pub completions: Vec<Completion>,
+}
+
+impl Plan {
+    /// The items to record for a push: one per message object and registration.
+    pub fn items(&self, p: &PlannedPush) -> Vec<RecordedItem> {
+        let entries = &self.entries[p.start as usize..p.start as usize + p.len as usize];
+        let mut out = Vec::with_capacity(entries.len());
+        for (pos, e) in entries.iter().enumerate() {
+            for r in std::iter::once(&e.registration_id).chain(e.also.iter().flat_map(|a| a.iter()))
+            {
+                out.push(RecordedItem {
+                    position: pos as u32,
+                    registration_id: *r,
+                    content_id: e.content_id.to_string(),
+                });
+            }
+        }
+        out
+    }
 }
 
 /// What rendering needs of a registration.
@@ -161,6 +169,8 @@ pub fn plan_day_for_all(
          WHERE r.status = 'active' AND u.following = 1",
     )?;
     let mut rows: Vec<(i64, RegistrationView)> = Vec::new();
+    // Readers of the same age share the same list: parse each distinct one once.
+    let mut bits: HashMap<String, u128> = HashMap::new();
     let mut q = stmt.query([])?;
     while let Some(r) = q.next()? {
         let stage = match r.get_ref(2)?.as_str()? {
@@ -168,12 +178,17 @@ pub fn plan_day_for_all(
             _ => Stage::Child,
         };
         let parse = |i: usize| -> anyhow::Result<NaiveDate> {
-            Ok(NaiveDate::parse_from_str(
-                r.get_ref(i)?.as_str()?,
-                "%Y-%m-%d",
-            )?)
+            let s = r.get_ref(i)?.as_str()?;
+            crate::store::read_date(s)
+                .ok_or_else(|| anyhow::anyhow!("stored date {s:?} is not a date"))
         };
-        let notices_sent = pack.notice_bits(r.get_ref(5)?.as_str()?);
+        let sent = r.get_ref(5)?.as_str()?;
+        let notices_sent = match bits.get(sent) {
+            Some(b) => *b,
+            None => *bits
+                .entry(sent.to_owned())
+                .or_insert_with(|| pack.notice_bits(sent)),
+        };
         rows.push((
             r.get(0)?,
             RegistrationView {
@@ -189,35 +204,48 @@ pub fn plan_day_for_all(
     Ok(plan_rows(pack, &rows, date))
 }
 
+/// One shared copy of each content id.
+fn intern<'p>(map: &mut HashMap<&'p str, Arc<str>>, id: &'p str) -> Arc<str> {
+    map.entry(id).or_insert_with(|| Arc::from(id)).clone()
+}
+
 /// Plans already-read rows (sorted by reader, then registration).
 pub fn plan_rows(pack: &ContentPack, rows: &[(i64, RegistrationView)], date: NaiveDate) -> Plan {
     let end_age = pack.last_birthday();
     let mut plan = Plan::default();
+    let mut interned: HashMap<&str, Arc<str>> = HashMap::new();
+    let mut days: Vec<Entry> = Vec::new();
+    let mut notices: Vec<(Entry, Vec<i64>)> = Vec::new();
     for group in rows.chunk_by(|a, b| a.0 == b.0) {
         let user_id = group[0].0;
-        let mut days: Vec<Entry> = Vec::new();
-        let mut notices: Vec<Entry> = Vec::new();
+        days.clear();
+        notices.clear();
         for (_, reg) in group {
             let day = schedule::plan_day(pack, reg, date, end_age);
             let mut last_content = None;
             for item in &day.items {
-                let content_id = item.content_id();
+                let content_id = intern(&mut interned, item.content_id());
                 match item {
                     Item::Day(_) => {
-                        last_content = Some(content_id.clone());
+                        last_content = Some(content_id.to_string());
                         days.push(Entry {
-                            registrations: vec![reg.id],
+                            registration_id: reg.id,
+                            also: None,
                             content_id,
                         });
                     }
                     // The same notice once per reader, even for twins; it counts for each.
                     Item::Notice(_) => {
-                        match notices.iter_mut().find(|n| n.content_id == content_id) {
-                            Some(n) => n.registrations.push(reg.id),
-                            None => notices.push(Entry {
-                                registrations: vec![reg.id],
-                                content_id,
-                            }),
+                        match notices.iter_mut().find(|(n, _)| n.content_id == content_id) {
+                            Some((_, also)) => also.push(reg.id),
+                            None => notices.push((
+                                Entry {
+                                    registration_id: reg.id,
+                                    also: None,
+                                    content_id,
+                                },
+                                Vec::new(),
+                            )),
                         }
                     }
                 }
@@ -229,12 +257,22 @@ pub fn plan_rows(pack: &ContentPack, rows: &[(i64, RegistrationView)], date: Nai
                 });
             }
         }
-        let all: Vec<Entry> = days.into_iter().chain(notices).collect();
-        for (seq, chunk) in all.chunks(MAX_OBJECTS).enumerate() {
+        let first = plan.entries.len();
+        plan.entries.append(&mut days);
+        plan.entries.extend(notices.drain(..).map(|(mut e, also)| {
+            if !also.is_empty() {
+                e.also = Some(also.into_boxed_slice());
+            }
+            e
+        }));
+        let end = plan.entries.len();
+        for (seq, start) in (first..end).step_by(MAX_OBJECTS).enumerate() {
+            let len = (end - start).min(MAX_OBJECTS) as u8;
             plan.pushes.push(PlannedPush {
                 user_id,
                 seq: seq as u32,
-                entries: chunk.to_vec(),
+                start: start as u32,
+                len,
             });
         }
     }

@@ -35,17 +35,35 @@ pub fn user_has_rows(conn: &Connection, user_id: i64, date: &str) -> Result<bool
         .query_row(params![user_id, date], |r| r.get(0))?)
 }
 
+/// A push to record.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPush<'a> {
+    /// Recipient.
+    pub user_id: i64,
+    /// Delivery date.
+    pub date: &'a str,
+    /// Push number of the day.
+    pub seq: u32,
+    /// Its retry key.
+    pub retry_key: &'a str,
+    /// What it carries.
+    pub items: &'a [RecordedItem],
+}
+
 /// Records a planned push with its items and takes its lease; returns the row id.
 pub fn record_and_claim(
     conn: &Connection,
-    user_id: i64,
-    date: &str,
-    seq: u32,
-    retry_key: &str,
-    items: &[RecordedItem],
+    push: NewPush<'_>,
     now: &str,
     lease_until: i64,
 ) -> Result<i64, StoreError> {
+    let NewPush {
+        user_id,
+        date,
+        seq,
+        retry_key,
+        items,
+    } = push;
     conn.prepare_cached(
         "INSERT INTO deliveries (user_id, delivery_date, seq, retry_key, planned_at, lease_until, attempts, first_attempt_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7)",

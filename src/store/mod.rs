@@ -122,7 +122,42 @@ pub fn is_busy(e: &StoreError) -> bool {
         if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }
 
+/// Reads a stored `YYYY-MM-DD` date quickly (planning reads millions); chrono validates the
+/// date and parses anything unusual.
+pub fn read_date(s: &str) -> Option<chrono::NaiveDate> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b.get(r)?.iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        if let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) {
+            return chrono::NaiveDate::from_ymd_opt(y as i32, m, d);
+        }
+    }
+    s.parse().ok()
+}
+
 /// A timestamp as stored: RFC 3339 in UTC with milliseconds.
 pub fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_stored_dates() {
+        let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day);
+        assert_eq!(super::read_date("2027-03-15"), d(2027, 3, 15));
+        assert_eq!(super::read_date("2024-02-29"), d(2024, 2, 29));
+        assert_eq!(super::read_date("2023-02-29"), None);
+        assert_eq!(
+            super::read_date("2027-3-15"),
+            d(2027, 3, 15),
+            "chrono reads the rest"
+        );
+        assert_eq!(super::read_date("20a7-03-15"), None);
+        assert_eq!(super::read_date(""), None);
+    }
 }
