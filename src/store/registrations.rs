@@ -143,19 +143,29 @@ pub fn for_reader(conn: &Connection, user_id: i64) -> Result<Vec<Registration>, 
     Ok(rows)
 }
 
-/// The reader blocked the account: every active or stopped registration they own becomes 解除.
-pub fn block_all(conn: &Connection, user_id: i64, now: &str) -> Result<usize, StoreError> {
-    let mut n = 0;
+/// Moves every registration the user owns from one of `from` to `to`; returns their ids.
+fn move_owned(
+    conn: &Connection,
+    user_id: i64,
+    from: &[RegistrationStatus],
+    to: RegistrationStatus,
+    reason: &str,
+    now: &str,
+) -> Result<Vec<i64>, StoreError> {
+    let mut moved = Vec::new();
     for r in owned(conn, user_id)? {
-        if matches!(
-            r.status,
-            RegistrationStatus::Active | RegistrationStatus::Stopped
-        ) {
-            set_status(conn, r.id, RegistrationStatus::Blocked, "unfollow", now)?;
-            n += 1;
+        if from.contains(&r.status) {
+            set_status(conn, r.id, to, reason, now)?;
+            moved.push(r.id);
         }
     }
-    Ok(n)
+    Ok(moved)
+}
+
+/// The reader blocked the account: every active or stopped registration they own becomes 解除.
+pub fn block_all(conn: &Connection, user_id: i64, now: &str) -> Result<usize, StoreError> {
+    use RegistrationStatus::*;
+    Ok(move_owned(conn, user_id, &[Active, Stopped], Blocked, "unfollow", now)?.len())
 }
 
 /// The reader unblocked: each 解除 registration goes back to the status it had before.
@@ -185,20 +195,16 @@ pub fn unblock_all(conn: &Connection, user_id: i64, now: &str) -> Result<usize, 
 
 /// Stops (停止) every active registration the user owns.
 pub fn stop_all(conn: &Connection, user_id: i64, now: &str) -> Result<usize, StoreError> {
-    let mut n = 0;
-    for r in owned(conn, user_id)? {
-        if r.status == RegistrationStatus::Active {
-            set_status(
-                conn,
-                r.id,
-                RegistrationStatus::Stopped,
-                "stopped from the chat",
-                now,
-            )?;
-            n += 1;
-        }
-    }
-    Ok(n)
+    use RegistrationStatus::*;
+    Ok(move_owned(
+        conn,
+        user_id,
+        &[Active],
+        Stopped,
+        "stopped from the chat",
+        now,
+    )?
+    .len())
 }
 
 /// Resumes every stopped registration the user owns; delivery restarts from `today`.
@@ -208,22 +214,20 @@ pub fn resume_all(
     today: NaiveDate,
     now: &str,
 ) -> Result<usize, StoreError> {
-    let mut n = 0;
-    for r in owned(conn, user_id)? {
-        if r.status == RegistrationStatus::Stopped {
-            set_status(
-                conn,
-                r.id,
-                RegistrationStatus::Active,
-                "resumed from the chat",
-                now,
-            )?;
-            conn.prepare_cached("UPDATE registrations SET started_on = ?2 WHERE id = ?1")?
-                .execute(params![r.id, today.to_string()])?;
-            n += 1;
-        }
+    use RegistrationStatus::*;
+    let moved = move_owned(
+        conn,
+        user_id,
+        &[Stopped],
+        Active,
+        "resumed from the chat",
+        now,
+    )?;
+    for id in &moved {
+        conn.prepare_cached("UPDATE registrations SET started_on = ?2 WHERE id = ?1")?
+            .execute(params![id, today.to_string()])?;
     }
-    Ok(n)
+    Ok(moved.len())
 }
 
 fn owned(conn: &Connection, user_id: i64) -> Result<Vec<Registration>, StoreError> {

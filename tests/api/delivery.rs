@@ -28,6 +28,15 @@ fn summary(out: &std::process::Output) -> Value {
     })
 }
 
+/// Three pregnant readers, 100 days before their due dates.
+async fn register_three(app: &TestApp, today: NaiveDate) {
+    for i in 1..=3 {
+        app.register(&user_id(i), "妊娠中", "a", today + Days::new(100))
+            .await;
+    }
+    app.settle().await;
+}
+
 fn pushes_by_user(app: &TestApp) -> HashMap<String, Vec<Vec<Value>>> {
     let mut m: HashMap<String, Vec<Vec<Value>>> = HashMap::new();
     for d in app
@@ -246,11 +255,7 @@ async fn twins_get_both_messages_named_in_one_push() {
 async fn server_errors_are_retried_and_refusals_reported() {
     let today = real_today();
     let app = spawn_app_on(today).await;
-    for i in 1..=3 {
-        app.register(&user_id(i), "妊娠中", "a", today + Days::new(100))
-            .await;
-    }
-    app.settle().await;
+    register_three(&app, today).await;
     // Two 503s (retried with the same key), then one refusal (never retried).
     app.double.inject_on(Some(Via::Push), Fault::Status(503), 2);
     app.double.inject_on(Some(Via::Push), Fault::Status(400), 1);
@@ -277,11 +282,7 @@ async fn server_errors_are_retried_and_refusals_reported() {
 async fn the_monthly_limit_stops_the_run_and_a_rerun_finishes_it() {
     let today = real_today();
     let app = spawn_app_on(today).await;
-    for i in 1..=3 {
-        app.register(&user_id(i), "妊娠中", "a", today + Days::new(100))
-            .await;
-    }
-    app.settle().await;
+    register_three(&app, today).await;
     app.double.set_monthly_limit(true);
     let out = app.push_cli(&["--json"]);
     let s = summary(&out);
