@@ -8,6 +8,9 @@ use futures_util::StreamExt;
 
 /// Largest accepted body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// LINE wants an answer within 2 seconds: past this, answer 503 and let LINE redeliver (a late
+/// commit of the same events is harmless: the redelivery is deduplicated).
+const STORE_DEADLINE: std::time::Duration = std::time::Duration::from_millis(1500);
 
 fn refuse(status: actix_web::http::StatusCode, reason: &str) -> HttpResponse {
     HttpResponse::build(status).json(serde_json::json!({ "message": reason }))
@@ -51,7 +54,18 @@ pub async fn webhook(
         return HttpResponse::Ok().finish();
     }
     let received_at = ts(state.clock.now());
-    match state.inbox.store(events, received_at).await {
+    let stored =
+        match tokio::time::timeout(STORE_DEADLINE, state.inbox.store(events, received_at)).await {
+            Ok(stored) => stored,
+            Err(_) => {
+                tracing::warn!("storing webhook events took too long; asking LINE to redeliver");
+                return refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage is busy; please redeliver",
+                );
+            }
+        };
+    match stored {
         Ok(new) => {
             if new > 0 {
                 state.wake_processor.notify_one();

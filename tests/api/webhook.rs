@@ -241,3 +241,25 @@ async fn a_timeout_after_acceptance_does_not_send_twice() {
         app.double.stats()
     );
 }
+
+#[tokio::test]
+async fn a_blocked_database_gets_a_503_in_time_and_the_redelivery_is_processed() {
+    let app = spawn_app().await;
+    let user = user_id(8);
+    let follow = app.double.follow_event(&user, false);
+    // Someone holds the write lock (a long maintenance query, say).
+    let mut blocker = app.db();
+    let tx = blocker
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    assert_eq!(
+        app.send(std::slice::from_ref(&follow)).await,
+        503,
+        "answered before LINE's 2 s limit"
+    );
+    tx.commit().unwrap();
+    let mut again = follow.clone();
+    again["deliveryContext"]["isRedelivery"] = json!(true);
+    app.say(&[again]).await;
+    assert_eq!(app.double.delivered_to(&user).len(), 1, "greeted once");
+}
