@@ -538,17 +538,6 @@ impl LineDouble {
         self.shared.lock().stats.clone()
     }
 
-    /// Forgets every issued reply token's freshness: they all become expired.
-    pub fn expire_reply_tokens(&self) {
-        let mut inner = self.shared.lock();
-        let old = Instant::now()
-            .checked_sub(Duration::from_secs(120))
-            .unwrap_or_else(Instant::now);
-        for t in inner.tokens.values_mut() {
-            t.issued = old;
-        }
-    }
-
     fn next(&self) -> u64 {
         self.shared.seq.fetch_add(1, Ordering::Relaxed)
     }
