@@ -161,25 +161,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             } else {
                 println!(
-                    "{}: planned {}, sent {}, already sent {}, failed {}, completed {}{}",
+                    "{}: planned {}, sent {}, already sent {}, failed {}, not sent (left for a rerun) {}, completed {}{}",
                     summary.date,
                     summary.planned,
                     summary.sent,
                     summary.already_sent,
                     summary.failed,
+                    summary.not_sent,
                     summary.completed,
-                    if summary.monthly_limit {
-                        " (stopped: LINE monthly limit reached)"
-                    } else {
-                        ""
+                    match &summary.halted {
+                        Some(why) => format!(" (stopped: {why}; rerun once it is fixed)"),
+                        None => String::new(),
                     }
                 );
             }
-            Ok(if summary.failed > 0 || summary.monthly_limit {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            Ok(
+                if summary.failed > 0 || summary.halted.is_some() || !summary.finished {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                },
+            )
         }
         Command::Content(ContentCommand::Check { json, dir }) => {
             let report = content::check::check(&content_dir(dir));

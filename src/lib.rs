@@ -12,6 +12,7 @@ pub mod line;
 pub mod line_double;
 pub mod processor;
 pub mod schedule;
+pub mod send;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -1,17 +1,15 @@
 //! Works through the webhook inbox after the 200: each user's events in timestamp order, the
-//! conversation step and its effect in one transaction with the replies it queues, then sends
-//! the queued replies.
+//! conversation step and its effect in one transaction with the replies it queues. The replies
+//! are sent by their own task (`send::ReplySender`), so conversations never wait on LINE.
 
 use crate::clock::SharedClock;
 use crate::conversation::{self, Context, Effect, Input, RegistrationSummary, ServiceInfo, State};
 use crate::domain::LineUserId;
-use crate::line::{LineClient, LineError};
+use crate::line::Message;
 use crate::store::{self, events, outbox, registrations, users};
 use crate::webhook::{Event, EventKind, Incoming};
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use rusqlite::Connection;
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
@@ -19,20 +17,19 @@ use tokio::sync::{Notify, watch};
 /// Events per transaction: small enough that the webhook's inbox writer never waits long for
 /// the write lock.
 const BATCH: usize = 32;
-/// A reply token is good for about a minute; after this a push is used instead.
-const REPLY_TOKEN_TTL: Duration = Duration::from_secs(50);
 /// How long the processor waits after a wake-up so that a burst is handled in one batch.
 const COALESCE: Duration = Duration::from_millis(5);
-/// Tries before an outbox entry is given up.
-const MAX_OUTBOX_ATTEMPTS: i64 = 5;
+/// Answers a reader can be sent in a minute; at the limit one polite note, then silence until
+/// the minute passes (a friend sending stickers in a loop cannot drain the month's quota).
+pub const REPLIES_PER_MINUTE: i64 = 20;
 
 /// The event processor.
 #[derive(Clone)]
 pub struct Processor {
     db: Arc<Mutex<Connection>>,
-    line: LineClient,
     clock: SharedClock,
     info: Arc<ServiceInfo>,
+    replies_queued: Arc<Notify>,
 }
 
 /// What one pass did.
@@ -40,25 +37,21 @@ pub struct Processor {
 pub struct PassSummary {
     /// Events processed.
     pub events: usize,
-    /// Outbox entries sent.
-    pub sent: usize,
-    /// Outbox entries that failed for good.
-    pub failed: usize,
 }
 
 impl Processor {
-    /// A processor on its own connection.
+    /// A processor on its own connection; `replies_queued` wakes the reply sender.
     pub fn new(
         conn: Connection,
-        line: LineClient,
         clock: SharedClock,
         info: Arc<ServiceInfo>,
+        replies_queued: Arc<Notify>,
     ) -> Self {
         Self {
             db: Arc::new(Mutex::new(conn)),
-            line,
             clock,
             info,
+            replies_queued,
         }
     }
 
@@ -74,7 +67,7 @@ impl Processor {
         .await?
     }
 
-    /// Processes every pending event and sends every queued reply.
+    /// Processes every pending event (the replies are queued, not sent).
     pub async fn run_once(&self) -> anyhow::Result<PassSummary> {
         let mut summary = PassSummary::default();
         loop {
@@ -84,9 +77,9 @@ impl Processor {
                 .with_db(move |conn| process_batch(conn, clock.now(), &info))
                 .await?;
             summary.events += n;
-            let (sent, failed) = self.flush_outbox().await?;
-            summary.sent += sent;
-            summary.failed += failed;
+            if n > 0 {
+                self.replies_queued.notify_one();
+            }
             if n < BATCH {
                 return Ok(summary);
             }
@@ -113,115 +106,6 @@ impl Processor {
             }
         }
     }
-
-    async fn flush_outbox(&self) -> anyhow::Result<(usize, usize)> {
-        let items = self
-            .with_db(|conn| Ok(outbox::pending(conn, 1000)?))
-            .await?;
-        if items.is_empty() {
-            return Ok((0, 0));
-        }
-        // Each user's answers in order; users side by side.
-        let mut by_user: BTreeMap<i64, Vec<outbox::OutboxItem>> = BTreeMap::new();
-        for item in items {
-            by_user.entry(item.user_id).or_default().push(item);
-        }
-        let now = self.clock.now();
-        let results: Vec<Vec<(i64, SendResult)>> =
-            futures_util::stream::iter(by_user.into_values())
-                .map(|items| async move {
-                    let mut out = Vec::with_capacity(items.len());
-                    for item in items {
-                        let r = self.send(&item, now).await;
-                        out.push((item.id, r));
-                    }
-                    out
-                })
-                .buffer_unordered(32)
-                .collect()
-                .await;
-        let results: Vec<(i64, SendResult)> = results.into_iter().flatten().collect();
-        let sent = results
-            .iter()
-            .filter(|(_, r)| matches!(r, SendResult::Sent(_)))
-            .count();
-        let failed = results
-            .iter()
-            .filter(|(_, r)| matches!(r, SendResult::Failed(_)))
-            .count();
-        let at = store::ts(self.clock.now());
-        self.with_db(move |conn| {
-            let tx = store::write_tx(conn)?;
-            for (id, r) in &results {
-                match r {
-                    SendResult::Sent(req) => {
-                        outbox::finish(&tx, *id, "sent", req.as_deref(), None, &at)?
-                    }
-                    SendResult::Failed(err) => {
-                        outbox::finish(&tx, *id, "failed", None, Some(err), &at)?
-                    }
-                    SendResult::Later(err) => {
-                        tx.execute(
-                            "UPDATE outbox SET attempts = attempts + 1, error = ?2,
-                               status = CASE WHEN attempts + 1 >= ?3 THEN 'failed' ELSE status END
-                             WHERE id = ?1",
-                            rusqlite::params![id, err, MAX_OUTBOX_ATTEMPTS],
-                        )?;
-                    }
-                }
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await?;
-        Ok((sent, failed))
-    }
-
-    async fn send(&self, item: &outbox::OutboxItem, now: DateTime<Utc>) -> SendResult {
-        let fresh = DateTime::parse_from_rfc3339(&item.created_at)
-            .map(|at| now.signed_duration_since(at).to_std().unwrap_or_default() < REPLY_TOKEN_TTL)
-            .unwrap_or(false);
-        if let Some(token) = item.reply_token.as_deref().filter(|_| fresh) {
-            match self.line.reply(token, &item.messages).await {
-                Ok(ok) => return SendResult::Sent(ok.request_id),
-                // LINE may have delivered it: a push could say it twice.
-                Err(LineError::Timeout) => return SendResult::Sent(None),
-                Err(LineError::RateLimited {
-                    monthly: false,
-                    message,
-                }) => {
-                    return SendResult::Later(message);
-                }
-                // Not delivered: the token expired or was used, or LINE failed.
-                Err(e) if e.is_invalid_reply_token() || matches!(e, LineError::Unavailable(_)) => {
-                    tracing::info!(
-                        outbox_id = item.id,
-                        "reply not possible, falling back to push"
-                    );
-                }
-                Err(e) => return SendResult::Failed(e.to_string()),
-            }
-        }
-        match self
-            .line
-            .push(&item.line_user_id, &item.messages, item.retry_key)
-            .await
-        {
-            Ok(ok) => SendResult::Sent(ok.request_id),
-            Err(
-                e @ (LineError::Unavailable(_)
-                | LineError::Timeout
-                | LineError::RateLimited { monthly: false, .. }),
-            ) => SendResult::Later(e.to_string()),
-            Err(e) => SendResult::Failed(e.to_string()),
-        }
-    }
-}
-
-enum SendResult {
-    Sent(Option<String>),
-    Failed(String),
-    Later(String),
 }
 
 fn process_batch(
@@ -236,7 +120,7 @@ fn process_batch(
     for e in &pending {
         // A savepoint per event: a failing event is undone alone.
         let sp = tx.savepoint()?;
-        let outcome = match handle(&sp, e, today, &now_s, info) {
+        let outcome = match handle(&sp, e, today, now, info) {
             Ok(outcome) => {
                 sp.commit()?;
                 outcome
@@ -262,9 +146,11 @@ fn handle(
     conn: &Connection,
     e: &events::PendingEvent,
     today: chrono::NaiveDate,
-    now: &str,
+    now_at: DateTime<Utc>,
     info: &ServiceInfo,
 ) -> Result<String, store::StoreError> {
+    let now_s = store::ts(now_at);
+    let now = now_s.as_str();
     let Some(line_user) = e.line_user_id.as_deref() else {
         return Ok("ignored: not a user source".into());
     };
@@ -347,13 +233,19 @@ fn handle(
     }
     users::save_conversation(conn, user_id, &state_json(&step.state), now)?;
     if !step.replies.is_empty() {
-        outbox::enqueue(
-            conn,
-            user_id,
-            event.reply_token.as_deref(),
-            &step.replies,
-            now,
-        )?;
+        let since = store::ts(now_at - chrono::Duration::minutes(1));
+        let replies = match outbox::queued_since(conn, user_id, &since)? {
+            n if n < REPLIES_PER_MINUTE => step.replies,
+            n if n == REPLIES_PER_MINUTE => vec![conversation::slow_down(info, today)],
+            _ => {
+                outcome.push_str("; reply withheld (per-reader limit)");
+                Vec::new()
+            }
+        };
+        let replies: Vec<Message> = replies;
+        if !replies.is_empty() {
+            outbox::enqueue(conn, user_id, event.reply_token.as_deref(), &replies, now)?;
+        }
     }
     Ok(outcome)
 }

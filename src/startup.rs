@@ -8,6 +8,7 @@ use crate::conversation::ServiceInfo;
 use crate::delivery;
 use crate::line::{LineClient, LineClientConfig, RetryPolicy};
 use crate::processor::Processor;
+use crate::send::ReplySender;
 use crate::store::{self, Inbox};
 use crate::webhook;
 use actix_web::dev::Server;
@@ -33,6 +34,7 @@ pub struct Application {
     port: u16,
     server: Server,
     processor: tokio::task::JoinHandle<()>,
+    sender: tokio::task::JoinHandle<()>,
     worker: Option<tokio::task::JoinHandle<()>>,
     stop: watch::Sender<bool>,
 }
@@ -45,6 +47,7 @@ pub fn line_client(settings: &Settings) -> anyhow::Result<LineClient> {
         timeout: settings.line_timeout,
         retry: RetryPolicy::default(),
         pool_size: settings.push_concurrency,
+        rate: settings.push_rate,
     })
 }
 
@@ -102,13 +105,21 @@ impl Application {
         let wake = Arc::new(Notify::new());
         let (stop, stop_rx) = watch::channel(false);
 
+        let replies_queued = Arc::new(Notify::new());
         let processor = Processor::new(
+            store::connect(&settings.database)?,
+            clock.clone(),
+            info,
+            replies_queued.clone(),
+        );
+        let processor = tokio::spawn(processor.run(wake.clone(), stop_rx.clone()));
+        let sender = ReplySender::new(
             store::connect(&settings.database)?,
             line.clone(),
             clock.clone(),
-            info,
         );
-        let processor = tokio::spawn(processor.run(wake.clone(), stop_rx.clone()));
+        sender.recover().await?;
+        let sender = tokio::spawn(sender.run(replies_queued, stop_rx.clone()));
 
         let worker = match (settings.push_time, pack) {
             (PushTime::At(at), Some(pack)) => {
@@ -145,6 +156,7 @@ impl Application {
             port,
             server,
             processor,
+            sender,
             worker,
             stop,
         })
@@ -167,6 +179,7 @@ impl Application {
         tracing::info!("shutting down: finishing in-flight work");
         let _ = self.stop.send(true);
         let _ = self.processor.await;
+        let _ = self.sender.await;
         if let Some(w) = self.worker {
             let _ = w.await;
         }

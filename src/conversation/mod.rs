@@ -203,6 +203,12 @@ fn step_to(state: State, replies: Vec<Message>) -> Step {
     }
 }
 
+/// The one note a reader gets on reaching the per-minute reply limit (then silence until the
+/// minute passes).
+pub fn slow_down(info: &ServiceInfo, today: chrono::NaiveDate) -> Message {
+    texts::Texts { info, today }.slow_down()
+}
+
 /// Advances the conversation by one input.
 pub fn step(state: &State, input: &Input, ctx: &Context<'_>) -> Step {
     let t = texts::Texts {

@@ -344,4 +344,10 @@ impl Texts<'_> {
             vec![Action::say("登録内容"), Action::say("追加登録")],
         )
     }
+
+    pub fn slow_down(&self) -> Message {
+        Message::text(
+            "たくさんのメッセージをありがとうございます。\n少し時間をおいて、1分ほどしてからもう一度送ってください。",
+        )
+    }
 }

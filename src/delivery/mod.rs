@@ -11,14 +11,13 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::content::ContentPack;
 use crate::domain::RegistrationStatus;
-use crate::line::{LineClient, LineError, Message};
+use crate::line::{Halt, LineClient, Message, SendOutcome};
+use crate::send::Installation;
 use crate::store::{self, deliveries, deliveries::Outcome, deliveries::RecordedItem};
 use chrono::{NaiveDate, NaiveTime};
 use futures_util::StreamExt;
-use governor::{Quota, RateLimiter};
 use rusqlite::Connection;
 use std::collections::{HashMap, HashSet};
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,8 +25,8 @@ use tokio::sync::watch;
 
 /// Pushes recorded and claimed per database transaction.
 const CHUNK: usize = 1_000;
-/// How long a run holds a push it is sending before another run may take it over.
-const LEASE: Duration = Duration::from_secs(15);
+/// How long a run may wait out LINE's 429s for one push.
+const RATE_LIMIT_PATIENCE: Duration = Duration::from_secs(120);
 
 /// What a run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -40,7 +39,7 @@ pub struct RunSummary {
     pub sent: usize,
     /// Delivered before (an earlier or parallel run, or LINE's 409 for the key).
     pub already_sent: usize,
-    /// Failed for good (LINE refused) or not delivered (LINE unavailable; a rerun retries).
+    /// Failed for good: LINE refused it, or it is too old to resend safely.
     pub failed: usize,
     /// Planned earlier but not sent: the reader stopped, blocked or completed since.
     pub skipped: usize,
@@ -48,8 +47,12 @@ pub struct RunSummary {
     pub finished: bool,
     /// Registrations that reached the end of the programme.
     pub completed: usize,
+    /// Not sent this time and left planned for a rerun (LINE unavailable, or the run stopped).
+    pub not_sent: usize,
     /// Stopped early: LINE's monthly limit.
     pub monthly_limit: bool,
+    /// Stopped early: why LINE refused everything (monthly limit, revoked token).
+    pub halted: Option<String>,
     /// Time spent planning (reading registrations and computing the day), in milliseconds.
     pub plan_ms: u64,
     /// Time spent recording and sending, in milliseconds.
@@ -83,16 +86,10 @@ pub struct Worker {
     pack: Arc<ContentPack>,
     line: LineClient,
     clock: SharedClock,
-    rate: u32,
+    installation: Installation,
     concurrency: usize,
     catch_up_days: u32,
 }
-
-type Limiter = RateLimiter<
-    governor::state::NotKeyed,
-    governor::state::InMemoryState,
-    governor::clock::DefaultClock,
->;
 
 struct Ready {
     id: i64,
@@ -140,14 +137,6 @@ fn prepare(
     })
 }
 
-/// The deterministic retry key of a push: the same push always has the same key.
-pub fn retry_key(user_id: i64, date: NaiveDate, seq: u32) -> uuid::Uuid {
-    uuid::Uuid::new_v5(
-        &uuid::Uuid::NAMESPACE_OID,
-        format!("yorisoi/delivery/{user_id}/{date}/{seq}").as_bytes(),
-    )
-}
-
 impl Worker {
     /// A worker on its own database connection.
     pub fn new(
@@ -173,12 +162,13 @@ impl Worker {
         line: LineClient,
         clock: SharedClock,
     ) -> anyhow::Result<Self> {
+        let installation = Installation::load(&conn)?;
         Ok(Self {
             db: Arc::new(Mutex::new(conn)),
             pack,
             line,
             clock,
-            rate: settings.push_rate,
+            installation,
             concurrency: settings.push_concurrency,
             catch_up_days: settings.catch_up_days,
         })
@@ -238,13 +228,7 @@ impl Worker {
         };
         tracing::info!(date = %date_s, pushes = plan.pushes.len(), "delivery planned");
 
-        let limiter: Arc<Limiter> = Arc::new(RateLimiter::direct(
-            Quota::per_second(NonZeroU32::new(self.rate).unwrap_or(NonZeroU32::MIN)).allow_burst(
-                NonZeroU32::new((self.rate / 200).clamp(1, 10)).unwrap_or(NonZeroU32::MIN),
-            ),
-        ));
-        self.deliver(plan.clone(), date, limiter, &mut summary)
-            .await?;
+        self.deliver(plan.clone(), date, &mut summary).await?;
         summary.send_ms = sending.elapsed().as_millis() as u64;
 
         // Registrations that reached the end: once their last message is delivered.
@@ -296,13 +280,13 @@ impl Worker {
         &self,
         plan: Arc<Plan>,
         date: NaiveDate,
-        limiter: Arc<Limiter>,
         summary: &mut RunSummary,
     ) -> anyhow::Result<()> {
         let (ready_tx, ready_rx) = tokio::sync::mpsc::channel::<Ready>(CHUNK * 2);
         let (done_tx, mut done_rx) =
             tokio::sync::mpsc::unbounded_channel::<(i64, Vec<i64>, Outcome)>();
         let stop = Arc::new(AtomicBool::new(false));
+        let halt: Arc<Mutex<Option<Halt>>> = Arc::default();
         let retry_later: Arc<Mutex<HashSet<i64>>> = Arc::default();
         let stale = Arc::new(Mutex::new(0usize)); // too old to resend
 
@@ -363,7 +347,7 @@ impl Worker {
                     .with_db(move |conn| Ok(deliveries::remaining(conn, &d)?))
                     .await?;
                 let given_up = retry_later.lock().unwrap_or_else(|e| e.into_inner()).len() as i64;
-                if left <= given_up || waited > LEASE * 4 {
+                if left <= given_up || waited > self.lease() * 2 {
                     break;
                 }
                 // In flight here or held by another run: look again shortly.
@@ -380,18 +364,23 @@ impl Worker {
             });
             let results = ready
                 .map(|r| {
-                    let (limiter, stop) = (limiter.clone(), stop.clone());
+                    let (stop, halt) = (stop.clone(), halt.clone());
                     async move {
                         let outcome = if stop.load(Ordering::Relaxed) {
-                            Outcome::Retry(
-                                "not sent: the run stopped at LINE's monthly limit".into(),
-                            )
+                            Outcome::Retry("not sent: the run stopped".into())
                         } else {
-                            self.send_one(&r, &limiter).await
+                            match self.send_one(&r).await {
+                                Ok(o) => o,
+                                Err(h) => {
+                                    // Nothing is marked failed: the push stays planned and the
+                                    // date unfinished, retried once the cause is gone.
+                                    let why = format!("not sent: {h}");
+                                    *halt.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
+                                    stop.store(true, Ordering::Relaxed);
+                                    Outcome::Retry(why)
+                                }
+                            }
                         };
-                        if matches!(&outcome, Outcome::Retry(e) if e.starts_with("monthly limit")) {
-                            stop.store(true, Ordering::Relaxed);
-                        }
                         (r.id, r.registrations, outcome)
                     }
                 })
@@ -404,7 +393,7 @@ impl Worker {
         };
 
         let finisher = async {
-            let mut tally = (0usize, 0usize, 0usize);
+            let mut tally = (0usize, 0usize, 0usize, 0usize);
             while let Some(first) = done_rx.recv().await {
                 let mut batch = vec![first];
                 while batch.len() < CHUNK {
@@ -423,7 +412,7 @@ impl Worker {
                         } => {}
                         Outcome::Failed(_) => tally.1 += 1,
                         Outcome::Retry(_) => {
-                            tally.1 += 1;
+                            tally.3 += 1;
                             retry_later
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner())
@@ -450,16 +439,16 @@ impl Worker {
 
         let (produced, (), tally) = tokio::join!(producer, sender, finisher);
         produced?;
-        let (sent, failed, skipped) = tally?;
+        let (sent, failed, skipped, not_sent) = tally?;
         let failed_before = *stale.lock().unwrap_or_else(|e| e.into_inner());
         summary.sent += sent;
         summary.failed += failed + failed_before;
         summary.skipped += skipped;
-        summary.monthly_limit |= stop.load(Ordering::Relaxed);
-        if summary.monthly_limit {
-            tracing::error!(
-                "LINE's monthly message limit is reached: delivery stopped; rerun once it is lifted"
-            );
+        summary.not_sent += not_sent;
+        if let Some(h) = halt.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            summary.monthly_limit |= h == Halt::MonthlyLimit;
+            tracing::error!(cause = %h, left_planned = not_sent, "delivery stopped: nothing is marked failed; the date is retried once the cause is gone");
+            summary.halted = Some(h.to_string());
         }
         Ok(())
     }
@@ -476,11 +465,13 @@ impl Worker {
     ) -> anyhow::Result<(Vec<Ready>, HashMap<i64, bool>)> {
         let now = self.clock.now();
         let pack = self.pack.clone();
+        let lease = self.lease();
+        let installation = self.installation.clone();
         self.with_db(move |conn| {
             let tx = store::write_tx(conn)?;
             let date_s = date.to_string();
             let now_s = store::ts(now);
-            let lease_until = deliveries::wall_ms() + LEASE.as_millis() as i64;
+            let lease_until = deliveries::wall_ms() + lease.as_millis() as i64;
             let mut seen = known;
             let mut ready = Vec::new();
             let mut regs: HashMap<i64, RegInfo> = HashMap::new();
@@ -498,7 +489,7 @@ impl Worker {
                     continue; // Recorded before: phase 2 sends exactly what was recorded.
                 }
                 let items = plan.items(p);
-                let key = retry_key(p.user_id, date, p.seq);
+                let key = installation.delivery_key(p.user_id, date, p.seq);
                 let key_s = key.to_string();
                 let push = deliveries::NewPush {
                     user_id: p.user_id,
@@ -529,11 +520,13 @@ impl Worker {
     ) -> anyhow::Result<(Vec<Ready>, Option<i64>, usize)> {
         let pack = self.pack.clone();
         let now = self.clock.now();
+        let lease = self.lease();
+        let installation = self.installation.clone();
         self.with_db(move |conn| {
             let tx = store::write_tx(conn)?;
             let date_s = date.to_string();
             let now_ms = deliveries::wall_ms();
-            let lease_until = now_ms + LEASE.as_millis() as i64;
+            let lease_until = now_ms + lease.as_millis() as i64;
             let rows = deliveries::open_rows(&tx, &date_s, after, CHUNK)?;
             let last = rows.last().map(|r| r.id);
             let mut ready = Vec::new();
@@ -552,7 +545,7 @@ impl Worker {
                     continue;
                 }
                 let items = deliveries::items(&tx, row.id)?;
-                let key = uuid::Uuid::parse_str(&row.retry_key).unwrap_or_else(|_| retry_key(row.user_id, date, row.seq));
+                let key = uuid::Uuid::parse_str(&row.retry_key).unwrap_or_else(|_| installation.delivery_key(row.user_id, date, row.seq));
                 let r = prepare(&tx, &pack, date, row.id, row.user_id, key, &items, &mut regs, &mut users)?;
                 // The reader left since it was planned: not sent.
                 let still_wanted = store::users::following(&tx, row.user_id)?
@@ -591,38 +584,35 @@ impl Worker {
         })
     }
 
-    async fn send_one(&self, r: &Ready, limiter: &Limiter) -> Outcome {
+    /// How long a run holds a push it is sending: longer than the worst retry schedule of one
+    /// send (LINE's retries and waiting out its 429s), so no other run takes it over mid-send.
+    fn lease(&self) -> Duration {
+        self.line.worst_case() + RATE_LIMIT_PATIENCE + Duration::from_secs(30)
+    }
+
+    /// Sends one push; `Err` when LINE refuses everything (the run stops).
+    async fn send_one(&self, r: &Ready) -> Result<Outcome, Halt> {
         let mut waited = Duration::ZERO;
         loop {
-            limiter.until_ready().await;
             match self.line.push(&r.to, &r.messages, r.key).await {
-                Ok(ok) => {
-                    return Outcome::Sent {
-                        duplicate: ok.duplicate,
-                        request_id: ok.request_id,
-                    };
+                o @ (SendOutcome::Sent { .. } | SendOutcome::AlreadyAccepted { .. }) => {
+                    return Ok(Outcome::Sent {
+                        duplicate: matches!(o, SendOutcome::AlreadyAccepted { .. }),
+                        request_id: o.request_id().map(str::to_owned),
+                    });
                 }
-                Err(LineError::RateLimited { monthly: false, .. })
-                    if waited < Duration::from_secs(120) =>
-                {
-                    // LINE's rate limit despite ours: back off and try again with the same key.
+                // LINE's rate limit despite ours: back off and try again with the same key.
+                SendOutcome::RateLimited if waited < RATE_LIMIT_PATIENCE => {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     waited += Duration::from_secs(1);
                 }
-                Err(LineError::RateLimited {
-                    monthly: true,
-                    message,
-                }) => {
-                    return Outcome::Retry(format!("monthly limit: {message}"));
+                SendOutcome::Halt(h) => return Err(h),
+                o @ (SendOutcome::Unknown(_) | SendOutcome::RateLimited) => {
+                    return Ok(Outcome::Retry(o.to_string()));
                 }
-                Err(
-                    e @ (LineError::Unavailable(_)
-                    | LineError::Timeout
-                    | LineError::RateLimited { .. }),
-                ) => {
-                    return Outcome::Retry(e.to_string());
+                o @ (SendOutcome::Rejected { .. } | SendOutcome::InvalidReplyToken) => {
+                    return Ok(Outcome::Failed(o.to_string()));
                 }
-                Err(e @ LineError::Rejected { .. }) => return Outcome::Failed(e.to_string()),
             }
         }
     }

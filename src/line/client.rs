@@ -1,8 +1,11 @@
 //! One client (one connection pool) for every request yorisoi sends to LINE.
 
 use super::message::Message;
+use super::outcome::{Halt, SendOutcome};
 use crate::config::Secret;
 use serde::{Deserialize, Serialize};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -48,52 +51,9 @@ pub struct LineClientConfig {
     pub retry: RetryPolicy,
     /// Connections kept open per host.
     pub pool_size: usize,
-}
-
-/// A request LINE accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SendOk {
-    /// `x-line-request-id` of the accepted request.
-    pub request_id: Option<String>,
-    /// The retry key was already accepted earlier (409): delivered before, not again.
-    pub duplicate: bool,
-}
-
-/// Why a request failed for good.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum LineError {
-    /// LINE refused the request (4xx other than 409/429); never retried.
-    #[error("LINE answered {status}: {message}")]
-    Rejected {
-        /// HTTP status.
-        status: u16,
-        /// LINE's `ErrorResponse.message`.
-        message: String,
-        /// `x-line-request-id`.
-        request_id: Option<String>,
-    },
-    /// 429: the rate limit, or the monthly message limit.
-    #[error("LINE answered 429 ({})", if *.monthly { "monthly limit reached" } else { "rate limit" })]
-    RateLimited {
-        /// The monthly limit, as opposed to the per-second rate.
-        monthly: bool,
-        /// LINE's message.
-        message: String,
-    },
-    /// 5xx, timeouts or connection errors, still failing after every retry.
-    #[error("LINE unavailable after retries: {0}")]
-    Unavailable(String),
-    /// A reply got no answer in time: LINE may or may not have delivered it.
-    #[error("LINE did not answer in time")]
-    Timeout,
-}
-
-impl LineError {
-    /// Whether this is LINE's "invalid reply token" answer (expired or already used).
-    pub fn is_invalid_reply_token(&self) -> bool {
-        matches!(self, LineError::Rejected { status: 400, message, .. }
-            if message.to_ascii_lowercase().contains("reply token"))
-    }
+    /// Requests per second this process sends, all senders together (LINE allows 2,000/s per
+    /// channel for push; one process delivers at a time, so this is the channel's rate).
+    pub rate: u32,
 }
 
 #[derive(Deserialize)]
@@ -124,16 +84,28 @@ struct PushRequest<'a> {
     messages: &'a [Message],
 }
 
-enum Attempt {
-    Done(Result<SendOk, LineError>),
-    Retry(String),
-}
+type Limiter = governor::RateLimiter<
+    governor::state::NotKeyed,
+    governor::state::InMemoryState,
+    governor::clock::DefaultClock,
+>;
 
-/// The Messaging API client.
-#[derive(Debug, Clone)]
+/// The Messaging API client: one connection pool, one rate limiter and one view of LINE's
+/// health for every sender in the process (clones share them).
+#[derive(Clone)]
 pub struct LineClient {
     http: reqwest::Client,
     config: LineClientConfig,
+    limiter: Arc<Limiter>,
+    halted: Arc<Mutex<Option<Halt>>>,
+}
+
+impl std::fmt::Debug for LineClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineClient")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LineClient {
@@ -145,54 +117,93 @@ impl LineClient {
             .pool_max_idle_per_host(config.pool_size)
             .user_agent(concat!("yorisoi/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http, config })
+        let rate = NonZeroU32::new(config.rate).unwrap_or(NonZeroU32::MIN);
+        // A small burst: LINE counts requests in a sliding second.
+        let burst = NonZeroU32::new((config.rate / 200).clamp(1, 10)).unwrap_or(NonZeroU32::MIN);
+        let limiter = Arc::new(governor::RateLimiter::direct(
+            governor::Quota::per_second(rate).allow_burst(burst),
+        ));
+        Ok(Self {
+            http,
+            config,
+            limiter,
+            halted: Arc::default(),
+        })
     }
 
-    /// Sends a reply (<https://developers.line.biz/en/reference/messaging-api/#send-reply-message>).
-    /// Not retried once LINE may have received it: a reply token is single-use.
-    pub async fn reply(
-        &self,
-        reply_token: &str,
-        messages: &[Message],
-    ) -> Result<SendOk, LineError> {
+    /// Why LINE refuses to take messages at all now (revoked token, monthly limit), if it did
+    /// on the last request; cleared by the next accepted request.
+    pub fn halted(&self) -> Option<Halt> {
+        self.halted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The longest one `push` can take, retries included: a claim on a send must outlive it.
+    pub fn worst_case(&self) -> Duration {
+        let p = self.config.retry;
+        let waits: Duration = (0..p.attempts.saturating_sub(1)).map(|i| p.delay(i)).sum();
+        // Each try: waiting for the rate limiter, connecting, then the request itself.
+        waits + (self.config.timeout * 2 + Duration::from_secs(1)) * p.attempts.max(1)
+    }
+
+    fn note(&self, outcome: &SendOutcome) {
+        let mut halted = self.halted.lock().unwrap_or_else(|e| e.into_inner());
+        match outcome {
+            SendOutcome::Halt(h) => {
+                if halted.as_ref() != Some(h) {
+                    tracing::error!(cause = %h, "LINE refuses messages: sending stops until the cause is fixed");
+                }
+                *halted = Some(h.clone());
+            }
+            // LINE took or judged the request: the token works and the month is not over.
+            o if (o.delivered()
+                || matches!(
+                    o,
+                    SendOutcome::InvalidReplyToken | SendOutcome::Rejected { .. }
+                ))
+                && halted.take().is_some() =>
+            {
+                tracing::info!("LINE accepts messages again");
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends a reply (<https://developers.line.biz/en/reference/messaging-api/#send-reply-message>),
+    /// once: a reply token is single-use, so the caller decides about a retry
+    /// ([`SendOutcome::Unknown`]) with the same token.
+    pub async fn reply(&self, reply_token: &str, messages: &[Message]) -> SendOutcome {
         let body = ReplyRequest {
             reply_token,
             messages,
         };
-        match self.attempt("/v2/bot/message/reply", &body, None).await {
-            Attempt::Done(r) => r,
-            Attempt::Retry(reason) if reason == "timeout" => Err(LineError::Timeout),
-            Attempt::Retry(reason) => Err(LineError::Unavailable(reason)),
-        }
+        self.attempt("/v2/bot/message/reply", &body, None).await
     }
 
     /// Sends a push message (<https://developers.line.biz/en/reference/messaging-api/#send-push-message>)
-    /// with a retry key, retrying 5xx and timeouts with the same key. 409 means delivered before.
-    pub async fn push(
-        &self,
-        to: &str,
-        messages: &[Message],
-        retry_key: Uuid,
-    ) -> Result<SendOk, LineError> {
+    /// with a retry key, retrying 5xx and timeouts with the same key (409 then means delivered
+    /// by an earlier try).
+    pub async fn push(&self, to: &str, messages: &[Message], retry_key: Uuid) -> SendOutcome {
         let body = PushRequest { to, messages };
         let policy = self.config.retry;
-        let mut last = String::new();
+        let mut outcome = SendOutcome::Unknown("not tried".into());
         for attempt in 0..policy.attempts.max(1) {
             if attempt > 0 {
                 tokio::time::sleep(policy.delay(attempt - 1)).await;
             }
-            match self
+            outcome = self
                 .attempt("/v2/bot/message/push", &body, Some(retry_key))
-                .await
-            {
-                Attempt::Done(r) => return r,
-                Attempt::Retry(reason) => {
+                .await;
+            match &outcome {
+                SendOutcome::Unknown(reason) => {
                     tracing::warn!(attempt = attempt + 1, %reason, "push failed, will retry with the same key");
-                    last = reason;
                 }
+                _ => return outcome,
             }
         }
-        Err(LineError::Unavailable(last))
+        outcome
     }
 
     async fn attempt<B: Serialize>(
@@ -200,7 +211,8 @@ impl LineClient {
         path: &str,
         body: &B,
         retry_key: Option<Uuid>,
-    ) -> Attempt {
+    ) -> SendOutcome {
+        self.limiter.until_ready().await;
         let mut req = self
             .http
             .post(format!("{}{}", self.config.api_base, path))
@@ -211,58 +223,58 @@ impl LineClient {
         }
         let resp = match req.send().await {
             Ok(r) => r,
-            Err(e) if e.is_timeout() => return Attempt::Retry("timeout".into()),
-            Err(e) if e.is_connect() => return Attempt::Retry(format!("connection: {e}")),
-            Err(e) => return Attempt::Retry(format!("transport: {e}")),
+            // Transport errors are reduced to their kind: reqwest's text names the URL only,
+            // but nothing of the request's content should reach a log.
+            Err(e) if e.is_timeout() => return SendOutcome::Unknown("timeout".into()),
+            Err(e) if e.is_connect() => return SendOutcome::Unknown("connection failed".into()),
+            Err(_) => return SendOutcome::Unknown("transport error".into()),
         };
         let status = resp.status().as_u16();
-        let request_id = resp
-            .headers()
-            .get("x-line-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        if resp.status().is_success() {
-            return Attempt::Done(Ok(SendOk {
-                request_id,
-                duplicate: false,
-            }));
-        }
-        let accepted_id = resp
-            .headers()
-            .get("x-line-accepted-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let text = resp.text().await.unwrap_or_default();
-        let (message, details) = match serde_json::from_str::<ErrorResponse>(&text) {
-            Ok(e) => (e.message, e.details),
-            Err(_) => (text.chars().take(200).collect(), Vec::new()),
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
         };
-        let details: Vec<String> = details
-            .into_iter()
-            .map(|d| {
-                format!(
-                    "{}: {}",
-                    d.property.unwrap_or_default(),
-                    d.message.unwrap_or_default()
-                )
-            })
-            .collect();
-        tracing::warn!(path, status, request_id = ?request_id, line_message = %message, details = ?details, "LINE request failed");
-        match status {
-            409 if retry_key.is_some() => Attempt::Done(Ok(SendOk {
-                request_id: accepted_id.or(request_id),
-                duplicate: true,
-            })),
-            429 => Attempt::Done(Err(LineError::RateLimited {
-                monthly: message.to_ascii_lowercase().contains("monthly limit"),
-                message,
-            })),
-            500..=599 => Attempt::Retry(format!("{status}: {message}")),
-            _ => Attempt::Done(Err(LineError::Rejected {
+        let request_id = header("x-line-request-id");
+        let accepted_id = header("x-line-accepted-request-id");
+        let outcome = if resp.status().is_success() {
+            SendOutcome::Sent { request_id }
+        } else {
+            let text = resp.text().await.unwrap_or_default();
+            let (message, details) = match serde_json::from_str::<ErrorResponse>(&text) {
+                Ok(e) => (e.message, e.details),
+                Err(_) => (
+                    format!("unreadable error body ({} bytes)", text.len()),
+                    Vec::new(),
+                ),
+            };
+            // LINE's details name properties and rules, never the values sent.
+            let details: Vec<String> = details
+                .into_iter()
+                .map(|d| {
+                    format!(
+                        "{}: {}",
+                        d.property.unwrap_or_default(),
+                        d.message.unwrap_or_default()
+                    )
+                })
+                .collect();
+            tracing::warn!(path, status, request_id = ?request_id, line_message = %message, details = ?details, "LINE request failed");
+            let message = if details.is_empty() {
+                message
+            } else {
+                format!("{message} ({})", details.join("; "))
+            };
+            SendOutcome::from_status(
                 status,
                 message,
                 request_id,
-            })),
-        }
+                accepted_id,
+                retry_key.is_some(),
+            )
+        };
+        self.note(&outcome);
+        outcome
     }
 }

@@ -2,6 +2,8 @@
 
 mod client;
 pub mod message;
+mod outcome;
 
-pub use client::{LineClient, LineClientConfig, LineError, RetryPolicy, SendOk};
+pub use client::{LineClient, LineClientConfig, RetryPolicy};
 pub use message::{Action, Message, QuickReply, QuickReplyItem};
+pub use outcome::{Halt, SendOutcome};

@@ -200,16 +200,18 @@ pub fn finish(conn: &Connection, id: i64, outcome: &Outcome, now: &str) -> Resul
                 mark.execute(params![reg, notice])?;
             }
         }
+        // A late outcome (a lease that expired while another run delivered it) never
+        // overwrites `sent`: only a push still planned takes these.
         Outcome::Failed(e) => {
-            conn.prepare_cached("UPDATE deliveries SET status = 'failed', error = ?2, lease_until = 0 WHERE id = ?1")?
+            conn.prepare_cached("UPDATE deliveries SET status = 'failed', error = ?2, lease_until = 0 WHERE id = ?1 AND status = 'planned'")?
                 .execute(params![id, e])?;
         }
         Outcome::Skipped(e) => {
-            conn.prepare_cached("UPDATE deliveries SET status = 'skipped', error = ?2, lease_until = 0 WHERE id = ?1")?
+            conn.prepare_cached("UPDATE deliveries SET status = 'skipped', error = ?2, lease_until = 0 WHERE id = ?1 AND status = 'planned'")?
                 .execute(params![id, e])?;
         }
         Outcome::Retry(e) => {
-            conn.prepare_cached("UPDATE deliveries SET error = ?2, lease_until = 0 WHERE id = ?1")?
+            conn.prepare_cached("UPDATE deliveries SET error = ?2, lease_until = 0 WHERE id = ?1 AND status = 'planned'")?
                 .execute(params![id, e])?;
         }
     }

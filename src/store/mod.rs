@@ -41,6 +41,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_deliveries",
         include_str!("../../migrations/0002_deliveries.sql"),
     ),
+    (
+        "0003_send_engine",
+        include_str!("../../migrations/0003_send_engine.sql"),
+    ),
 ];
 
 /// Opens a connection with the settings every connection gets.

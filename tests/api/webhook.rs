@@ -209,12 +209,18 @@ async fn an_expired_reply_token_falls_back_to_a_push() {
 async fn line_server_errors_are_retried_with_the_same_key_and_delivered_once() {
     let app = spawn_app().await;
     let user = user_id(6);
-    // The reply fails with 500, then the push fallback fails twice before succeeding.
+    // The reply fails with 500 three times: its outcome is unknown, so it is retried with the
+    // same reply token (which LINE would refuse had an attempt got through), and delivered once.
     app.double
         .inject(yorisoi::line_double::Fault::Status(500), 3);
     app.say(&[app.double.follow_event(&user, false)]).await;
     let got = app.double.delivered_to(&user);
     assert_eq!(got.len(), 1, "delivered exactly once");
+    assert_eq!(
+        got[0].via,
+        yorisoi::line_double::Via::Reply,
+        "still as a reply"
+    );
     assert_eq!(app.double.stats().faults, 3);
     app.assert_contract_held();
 }

@@ -1,0 +1,279 @@
+//! The reply sender: its own task, so a slow LINE never holds up a conversation. Each queued
+//! answer is claimed before it leaves and its outcome committed as it comes.
+//!
+//! A reply token is single-use, which makes a retry with the same token safe: if an earlier
+//! attempt (timed out, 5xx, or cut by a crash) did reach LINE, the token is spent and LINE
+//! refuses it, so that refusal after an attempt counts as delivered. Only a token refused on
+//! its very first attempt (it expired before anything was sent) falls back to a push, under
+//! the batch's retry key.
+
+use crate::clock::SharedClock;
+use crate::line::{LineClient, SendOutcome};
+use crate::store::outbox::{self, Finish, OutboxItem};
+use crate::store::{self, deliveries::wall_ms};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use rusqlite::Connection;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// A reply token is good for about a minute; an answer still unsent after this goes as a push.
+const REPLY_TOKEN_TTL: Duration = Duration::from_secs(50);
+/// Batches claimed per pass.
+const CLAIM: usize = 500;
+/// Readers answered side by side.
+const READERS_AT_ONCE: usize = 32;
+/// Tries before a batch is given up (LINE has kept failing for about an hour by then).
+const MAX_ATTEMPTS: i64 = 20;
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyPass {
+    /// Batches claimed.
+    pub claimed: usize,
+    /// Delivered (as a reply, a push, or by an earlier attempt).
+    pub sent: usize,
+    /// Due again later (LINE unavailable, rate limit, halted).
+    pub later: usize,
+    /// Failed or dropped for good.
+    pub failed: usize,
+}
+
+/// Sends the outbox.
+#[derive(Clone)]
+pub struct ReplySender {
+    db: Arc<Mutex<Connection>>,
+    line: LineClient,
+    clock: SharedClock,
+}
+
+/// The pause after the `attempts`-th try: a quarter second, doubling, at most five minutes (a
+/// parent is waiting for the answer; LINE is rarely down for long).
+fn backoff(attempts: i64) -> Duration {
+    (Duration::from_millis(250) * (1u32 << (attempts - 1).clamp(0, 12)))
+        .min(Duration::from_secs(300))
+}
+
+impl ReplySender {
+    /// A sender on its own database connection.
+    pub fn new(conn: Connection, line: LineClient, clock: SharedClock) -> Self {
+        Self {
+            db: Arc::new(Mutex::new(conn)),
+            line,
+            clock,
+        }
+    }
+
+    async fn with_db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&mut db.lock().unwrap_or_else(|e| e.into_inner())))
+            .await?
+    }
+
+    /// Releases claims left by a process that stopped mid-send (call once at start, while this
+    /// process alone serves the database).
+    pub async fn recover(&self) -> anyhow::Result<usize> {
+        self.with_db(|conn| Ok(outbox::release_all(conn)?)).await
+    }
+
+    /// Sends every batch due now; returns when the queue has nothing due.
+    pub async fn run_once(&self) -> anyhow::Result<ReplyPass> {
+        let mut total = ReplyPass::default();
+        loop {
+            let pass = self.pass().await?;
+            total.claimed += pass.claimed;
+            total.sent += pass.sent;
+            total.later += pass.later;
+            total.failed += pass.failed;
+            if pass.claimed == 0 || self.line.halted().is_some() {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Runs until `stop`, woken by `wake` (the processor queued answers) or every second.
+    pub async fn run(self, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            tokio::select! {
+                r = self.run_once() => {
+                    if let Err(e) = r {
+                        tracing::error!(error = %e, "sending replies failed; will retry");
+                    }
+                }
+                _ = stop.changed() => return,
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    async fn pass(&self) -> anyhow::Result<ReplyPass> {
+        let now = self.clock.now();
+        let lease = self.line.worst_case() * 2 + Duration::from_secs(10);
+        let claimed = self
+            .with_db(move |conn| {
+                let tx = store::write_tx(conn)?;
+                let now_ms = wall_ms();
+                let items = outbox::claim_due(
+                    &tx,
+                    now_ms,
+                    now_ms + lease.as_millis() as i64,
+                    CLAIM,
+                    |item| try_reply(item, now),
+                )?;
+                tx.commit()?;
+                Ok(items)
+            })
+            .await?;
+        let mut pass = ReplyPass {
+            claimed: claimed.len(),
+            ..Default::default()
+        };
+        if claimed.is_empty() {
+            return Ok(pass);
+        }
+        let mut by_user: BTreeMap<i64, Vec<(OutboxItem, bool)>> = BTreeMap::new();
+        for (item, as_reply) in claimed {
+            by_user
+                .entry(item.user_id)
+                .or_default()
+                .push((item, as_reply));
+        }
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(i64, Finish)>();
+        let sending = async {
+            futures_util::stream::iter(by_user.into_values())
+                .for_each_concurrent(READERS_AT_ONCE, |items| {
+                    let done_tx = done_tx.clone();
+                    async move {
+                        for (item, as_reply) in items {
+                            // LINE refuses everything now (revoked token, monthly limit): not
+                            // tried, so not counted as a try either.
+                            let finish = if self.line.halted().is_some() {
+                                Finish::Released {
+                                    as_reply,
+                                    next_attempt_ms: wall_ms() + 5_000,
+                                }
+                            } else {
+                                self.send(&item, as_reply).await
+                            };
+                            let _ = done_tx.send((item.id, finish));
+                        }
+                    }
+                })
+                .await;
+            drop(done_tx);
+        };
+        // Outcomes are committed as they arrive: whatever is waiting goes in one transaction.
+        let recording = async {
+            while let Some(first) = done_rx.recv().await {
+                let mut batch = vec![first];
+                while let Ok(more) = done_rx.try_recv() {
+                    batch.push(more);
+                }
+                for (_, f) in &batch {
+                    match f {
+                        Finish::Sent { .. } => pass.sent += 1,
+                        Finish::Later { .. } | Finish::Released { .. } => pass.later += 1,
+                        Finish::Failed(_) | Finish::Dropped(_) => pass.failed += 1,
+                    }
+                }
+                let at = store::ts(self.clock.now());
+                self.with_db(move |conn| {
+                    let tx = store::write_tx(conn)?;
+                    for (id, f) in &batch {
+                        outbox::finish(&tx, *id, f, &at)?;
+                    }
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await?;
+            }
+            anyhow::Ok(())
+        };
+        let ((), recorded) = tokio::join!(sending, recording);
+        recorded?;
+        Ok(pass)
+    }
+
+    async fn send(&self, item: &OutboxItem, as_reply: bool) -> Finish {
+        let attempts = item.attempts + 1;
+        let later = |error: String| {
+            if attempts >= MAX_ATTEMPTS {
+                Finish::Failed(format!("given up after {attempts} tries: {error}"))
+            } else {
+                Finish::Later {
+                    error,
+                    next_attempt_ms: wall_ms() + backoff(attempts).as_millis() as i64,
+                }
+            }
+        };
+        if as_reply {
+            let token = item.reply_token.as_deref().unwrap_or_default();
+            match self.line.reply(token, &item.messages).await {
+                o if o.delivered() => {
+                    return Finish::Sent {
+                        via: "reply",
+                        request_id: o.request_id().map(str::to_owned),
+                    };
+                }
+                // Spent by an earlier attempt of ours whose answer we never saw: delivered.
+                SendOutcome::InvalidReplyToken if item.reply_attempts > 0 => {
+                    return Finish::Sent {
+                        via: "reply",
+                        request_id: None,
+                    };
+                }
+                // Expired before anything was sent: a push says it instead.
+                SendOutcome::InvalidReplyToken => {
+                    tracing::info!(
+                        outbox_id = item.id,
+                        "reply token expired; sending as a push"
+                    );
+                }
+                o @ (SendOutcome::Unknown(_) | SendOutcome::RateLimited | SendOutcome::Halt(_)) => {
+                    return later(o.to_string());
+                }
+                o => return Finish::Failed(o.to_string()),
+            }
+        }
+        match self
+            .line
+            .push(&item.line_user_id, &item.messages, item.retry_key)
+            .await
+        {
+            o if o.delivered() => Finish::Sent {
+                via: "push",
+                request_id: o.request_id().map(str::to_owned),
+            },
+            o @ (SendOutcome::Unknown(_) | SendOutcome::RateLimited | SendOutcome::Halt(_)) => {
+                later(o.to_string())
+            }
+            o => Finish::Failed(o.to_string()),
+        }
+    }
+}
+
+/// Whether a batch goes as a reply: it has a token, and the token is fresh or was already
+/// tried (a retry with the same token cannot deliver twice).
+fn try_reply(item: &OutboxItem, now: DateTime<Utc>) -> bool {
+    let Some(_) = item.reply_token.as_deref() else {
+        return false;
+    };
+    if item.reply_attempts > 0 {
+        return true;
+    }
+    DateTime::parse_from_rfc3339(&item.created_at)
+        .map(|at| now.signed_duration_since(at).to_std().unwrap_or_default() < REPLY_TOKEN_TTL)
+        .unwrap_or(false)
+}
