@@ -5,6 +5,7 @@
 pub mod deliveries;
 pub mod events;
 mod inbox;
+pub mod leases;
 pub mod outbox;
 pub mod registrations;
 pub mod users;
@@ -44,6 +45,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0003_send_engine",
         include_str!("../../migrations/0003_send_engine.sql"),
+    ),
+    (
+        "0006_leases",
+        include_str!("../../migrations/0006_leases.sql"),
     ),
 ];
 
