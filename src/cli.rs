@@ -40,6 +40,10 @@ enum Command {
         /// Only plan: count what would be sent, record and send nothing.
         #[arg(long)]
         dry_run: bool,
+        /// If another process is delivering, wait this many seconds for it to finish (0: exit
+        /// at once, naming who holds it).
+        #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+        wait: u64,
     },
     /// Content pack tools.
     #[command(subcommand)]
@@ -126,6 +130,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             date,
             json,
             dry_run,
+            wait,
         } => {
             let settings = Settings::load(cli.config.as_deref())?;
             let clock: SharedClock = Arc::new(SystemClock);
@@ -134,7 +139,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::store::open_and_migrate(&settings.database)?;
             let line = line_client(&settings)?;
             let summary = runtime()?.block_on(async move {
-                let worker = Worker::new(&settings, pack, line, clock)?;
+                let worker = Worker::new(&settings, pack, line, clock)?
+                    .with_lease_wait(std::time::Duration::from_secs(wait));
                 if dry_run {
                     worker.dry_run(date).await
                 } else {
@@ -146,6 +152,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(RunError::DateOutOfWindow(why)) => {
                     eprintln!("error: {why}");
                     return Ok(ExitCode::from(2));
+                }
+                Err(e @ RunError::Busy(_)) => {
+                    eprintln!("error: {e}; try again when it has finished");
+                    return Ok(ExitCode::from(3));
                 }
                 Err(RunError::Other(e)) => return Err(e),
             };

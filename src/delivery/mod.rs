@@ -13,6 +13,7 @@ use crate::content::ContentPack;
 use crate::domain::RegistrationStatus;
 use crate::line::{Halt, LineClient, Message, SendOutcome};
 use crate::send::Installation;
+use crate::store::leases::{self, AcquireError, Holder};
 use crate::store::{self, deliveries, deliveries::Outcome, deliveries::RecordedItem};
 use chrono::{NaiveDate, NaiveTime};
 use futures_util::StreamExt;
@@ -74,6 +75,9 @@ pub enum RunError {
     /// Outside the catch-up window or in the future.
     #[error("{0}")]
     DateOutOfWindow(String),
+    /// Another process is delivering (only one delivers at a time).
+    #[error("another delivery run holds the database: {0}")]
+    Busy(store::leases::Held),
     /// Anything else.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -89,7 +93,15 @@ pub struct Worker {
     installation: Installation,
     concurrency: usize,
     catch_up_days: u32,
+    holder: Arc<Holder>,
+    lease_wait: Duration,
 }
+
+/// The process lease a delivery run holds: only one process delivers at a time, so the rate
+/// limiter in this process's `LineClient` is the channel's.
+const DELIVERY_LEASE: &str = "delivery";
+/// How long the delivery lease lasts unless renewed (renewed every third of it).
+const DELIVERY_LEASE_TTL: Duration = Duration::from_secs(60);
 
 struct Ready {
     id: i64,
@@ -169,6 +181,8 @@ impl Worker {
             line,
             clock,
             installation,
+            holder: Arc::new(Holder::new()),
+            lease_wait: Duration::ZERO,
             concurrency: settings.push_concurrency,
             catch_up_days: settings.catch_up_days,
         })
@@ -203,9 +217,91 @@ impl Worker {
         Ok(())
     }
 
-    /// Runs one day's delivery to completion.
+    /// Waits up to `wait` for another process's delivery run to end instead of giving up at
+    /// once (`yorisoi push --wait`).
+    pub fn with_lease_wait(mut self, wait: Duration) -> Self {
+        self.lease_wait = wait;
+        self
+    }
+
+    /// Takes the delivery lease, waiting for another holder up to `lease_wait`.
+    async fn take_lease(&self) -> Result<(), RunError> {
+        let deadline = std::time::Instant::now() + self.lease_wait;
+        let mut told = false;
+        loop {
+            let holder = self.holder.clone();
+            let taken = self
+                .with_db(move |conn| {
+                    match leases::acquire(conn, DELIVERY_LEASE, &holder, DELIVERY_LEASE_TTL) {
+                        Ok(a) => {
+                            // This process alone delivers now: claims left on pushes by a
+                            // process that stopped mid-send are void.
+                            let freed = deliveries::release_claims(conn)?;
+                            if let Some(prev) = a.took_over {
+                                tracing::warn!(previous = %prev, freed, "took over the delivery lease of a process that stopped");
+                            }
+                            Ok(Ok(()))
+                        }
+                        Err(AcquireError::Held(h)) => Ok(Err(h)),
+                        Err(AcquireError::Store(e)) => Err(e.into()),
+                    }
+                })
+                .await?;
+            match taken {
+                Ok(()) => return Ok(()),
+                Err(held) if std::time::Instant::now() < deadline => {
+                    if !told {
+                        tracing::info!(holder = %held, "another delivery run is in progress; waiting for it");
+                        told = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(held) => return Err(RunError::Busy(held)),
+            }
+        }
+    }
+
+    async fn release_lease(&self) {
+        let holder = self.holder.clone();
+        let released = self
+            .with_db(move |conn| Ok(leases::release(conn, DELIVERY_LEASE, &holder)?))
+            .await;
+        if let Err(e) = released {
+            tracing::warn!(error = %e, "could not release the delivery lease; it expires by itself");
+        }
+    }
+
+    /// Runs one day's delivery to completion, holding the delivery lease (renewed while it
+    /// runs, released at the end).
     pub async fn run_day(&self, date: NaiveDate) -> Result<RunSummary, RunError> {
         self.check_date(date)?;
+        self.take_lease().await?;
+        let renewing = {
+            let (db, holder) = (self.db.clone(), self.holder.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(DELIVERY_LEASE_TTL / 3).await;
+                    let (db, holder) = (db.clone(), holder.clone());
+                    let kept = tokio::task::spawn_blocking(move || {
+                        let conn = db.lock().unwrap_or_else(|e| e.into_inner());
+                        leases::renew(&conn, DELIVERY_LEASE, &holder, DELIVERY_LEASE_TTL)
+                    })
+                    .await;
+                    if !matches!(kept, Ok(Ok(true))) {
+                        tracing::error!(
+                            "the delivery lease could not be renewed; push claims still keep each push to one run"
+                        );
+                    }
+                }
+            })
+        };
+        let result = self.run_day_leased(date).await;
+        renewing.abort();
+        self.release_lease().await;
+        result
+    }
+
+    async fn run_day_leased(&self, date: NaiveDate) -> Result<RunSummary, RunError> {
         let date_s = date.to_string();
         let pack = self.pack.clone();
         let now = store::ts(self.clock.now());
@@ -650,6 +746,9 @@ impl Worker {
                             let pause = Duration::from_secs(30 * (1u64 << tries.min(5)));
                             tracing::warn!(date = %date, failed = s.failed, retry_in_s = pause.as_secs(), "delivery unfinished; will retry");
                             backoff.insert(date, (tries, std::time::Instant::now() + pause));
+                        }
+                        Err(RunError::Busy(holder)) => {
+                            tracing::info!(date = %date, %holder, "another process is delivering; looking again shortly");
                         }
                         Err(e) => tracing::error!(date = %date, error = %e, "delivery failed"),
                     }

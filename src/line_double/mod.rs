@@ -93,6 +93,7 @@ struct Inner {
     window: VecDeque<Instant>,
     stats: Stats,
     monthly_limit: bool,
+    token_revoked: bool,
     record: bool,
 }
 
@@ -178,7 +179,8 @@ async fn message_endpoint(
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == format!("Bearer {}", shared.config.access_token));
+        .is_some_and(|v| v == format!("Bearer {}", shared.config.access_token))
+        && !shared.lock().token_revoked;
     if !auth_ok {
         let mut inner = shared.lock();
         shared.refuse(&mut inner, &path, 401, "authentication failed".into());
@@ -495,6 +497,11 @@ impl LineDouble {
     /// Turns the monthly-limit answer on or off.
     pub fn set_monthly_limit(&self, on: bool) {
         self.shared.lock().monthly_limit = on;
+    }
+
+    /// Revokes the channel access token (every request answers 401) or restores it.
+    pub fn set_token_revoked(&self, revoked: bool) {
+        self.shared.lock().token_revoked = revoked;
     }
 
     /// Every accepted message request, in order.

@@ -135,6 +135,16 @@ pub fn claim(
     Ok(n == 1)
 }
 
+/// Voids every claim on a planned push: called by the one process that holds the delivery lease,
+/// so claims left by a process that stopped mid-send do not hold the pushes back.
+pub fn release_claims(conn: &Connection) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE deliveries SET lease_until = 0 WHERE status = 'planned' AND lease_until > 0",
+        )?
+        .execute([])?)
+}
+
 /// The items recorded for a push, in order.
 pub fn items(conn: &Connection, delivery_id: i64) -> Result<Vec<RecordedItem>, StoreError> {
     let mut stmt = conn.prepare_cached(

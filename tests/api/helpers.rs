@@ -52,6 +52,12 @@ pub async fn spawn_app() -> TestApp {
 /// An app whose clock stands at 08:00 Asia/Tokyo on `date`.
 pub async fn spawn_app_on(date: NaiveDate) -> TestApp {
     let double = LineDouble::start(DoubleConfig::default(), "127.0.0.1:0").expect("double starts");
+    spawn_app_on_double(double, date).await
+}
+
+/// An app with its own fresh database on a given double: two of them are two installations on
+/// one LINE channel.
+pub async fn spawn_app_on_double(double: LineDouble, date: NaiveDate) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let db_path = dir.path().join("nested").join("yorisoi.db");
     let clock = ManualClock::at_jst_morning(date);

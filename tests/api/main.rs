@@ -2,4 +2,5 @@ mod content;
 mod delivery;
 mod helpers;
 mod registration;
+mod send;
 mod webhook;

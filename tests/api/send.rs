@@ -1,0 +1,221 @@
+//! The send engine: retry keys per installation, a revoked token, replies that cannot double,
+//! the per-reader reply limit.
+
+use crate::helpers::{TestApp, spawn_app, spawn_app_on, spawn_app_on_double};
+use chrono::{Days, NaiveDate};
+use serde_json::Value;
+use yorisoi::clock::{Clock, SystemClock};
+use yorisoi::line_double::{Fault, Via, user_id};
+
+/// `yorisoi push` checks the date against the real clock.
+fn real_today() -> NaiveDate {
+    SystemClock.today()
+}
+
+fn summary(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "push printed no JSON: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn pushes_to(app: &TestApp, user: &str) -> usize {
+    app.double
+        .delivered_to(user)
+        .iter()
+        .filter(|d| d.via == Via::Push)
+        .count()
+}
+
+async fn register_readers(app: &TestApp, users: std::ops::RangeInclusive<u64>, today: NaiveDate) {
+    for i in users {
+        app.register(&user_id(i), "妊娠中", "はな", today + Days::new(100 + i))
+            .await;
+    }
+    app.settle().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_databases_on_one_channel_the_same_day_each_deliver_to_every_reader() {
+    let today = real_today();
+    let first = spawn_app_on(today).await;
+    // A second installation (a staging copy, a reinstall) on the same channel: its internal
+    // user ids, dates and push numbers are the same as the first one's.
+    let second = spawn_app_on_double(first.double.clone(), today).await;
+    register_readers(&first, 1..=3, today).await;
+    register_readers(&second, 101..=103, today).await;
+
+    let a = summary(&first.push_cli(&["--json"]));
+    let b = summary(&second.push_cli(&["--json"]));
+    assert_eq!(
+        (a["sent"].as_u64(), b["sent"].as_u64()),
+        (Some(3), Some(3)),
+        "{a} {b}"
+    );
+    assert_eq!(
+        b["already_sent"], 0,
+        "no key of the second is taken for the first's"
+    );
+    for user in (1..=3).chain(101..=103).map(user_id) {
+        assert_eq!(
+            pushes_to(&first, &user),
+            1,
+            "every reader of both gets the day's message"
+        );
+    }
+    assert_eq!(first.double.stats().duplicates, 0);
+    first.assert_contract_held();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_stops_the_day_and_once_fixed_the_day_completes_once() {
+    let today = real_today();
+    let app = spawn_app_on(today).await;
+    register_readers(&app, 1..=3, today).await;
+
+    app.double.set_token_revoked(true);
+    let out = app.push_cli(&["--json"]);
+    let s = summary(&out);
+    assert_eq!(out.status.code(), Some(1), "the run says it did not finish");
+    assert!(
+        s["halted"].as_str().unwrap_or_default().contains("401"),
+        "{s}"
+    );
+    assert_eq!(s["failed"], 0, "nothing is marked failed: {s}");
+    assert_eq!(s["finished"], false);
+    assert_eq!(
+        app.count("SELECT count(*) FROM deliveries WHERE status = 'planned'"),
+        3,
+        "every push stays planned for the rerun"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM delivery_runs WHERE finished_at IS NOT NULL"),
+        0,
+        "the date is not finished"
+    );
+
+    app.double.set_token_revoked(false);
+    let out = app.push_cli(&["--json"]);
+    let s = summary(&out);
+    assert!(out.status.success(), "{s}");
+    assert_eq!(
+        (s["sent"].as_u64(), s["finished"].as_bool()),
+        (Some(3), Some(true)),
+        "{s}"
+    );
+    for user in (1..=3).map(user_id) {
+        assert_eq!(pushes_to(&app, &user), 1, "nobody missing, nobody doubled");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_push_run_waits_or_names_who_delivers() {
+    let today = real_today();
+    let app = spawn_app_on(today).await;
+    // Another process holds the delivery lease (live for another minute).
+    app.db()
+        .execute(
+            "INSERT INTO process_leases (name, holder, pid, host, acquired_at, expires_ms)
+             VALUES ('delivery', 'other', 4242, 'elsewhere', '2026-01-01T00:00:00.000Z',
+                     CAST(unixepoch('subsec') * 1000 AS INTEGER) + 60000)",
+            [],
+        )
+        .unwrap();
+    let out = app.push_cli(&["--wait", "0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("4242") && err.contains("elsewhere"),
+        "names the holder: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_whose_answer_was_lost_is_retried_with_its_token_and_arrives_once() {
+    let app = spawn_app().await;
+    let user = user_id(1);
+    // LINE takes the reply but its answer comes after the client gave up: outcome unknown.
+    app.double.inject_on(
+        Some(Via::Reply),
+        Fault::SlowAccept(std::time::Duration::from_millis(1500)),
+        1,
+    );
+    app.say(&[app.double.follow_event(&user, false)]).await;
+    let got = app.double.delivered_to(&user);
+    assert_eq!(got.len(), 1, "one answer: {got:?}");
+    assert_eq!(got[0].via, Via::Reply);
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox WHERE status = 'sent' AND reply_attempts = 2"),
+        1,
+        "the retry used the same token, which LINE refused as spent"
+    );
+    assert_eq!(app.double.stats().pushes, 0, "no push fallback");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_a_reply_and_its_record_never_doubles_the_answer() {
+    let app = spawn_app().await;
+    let user = user_id(2);
+    let follow = app.double.follow_event(&user, false);
+    let token = follow["replyToken"].as_str().unwrap().to_owned();
+    app.say(&[follow]).await;
+    let first = app.double.delivered_to(&user);
+    assert_eq!(first.len(), 1);
+    // As the database stood had the process died after LINE took the reply and before its
+    // outcome was recorded: the batch claimed (its reply attempt counted), still pending.
+    let messages = serde_json::to_string(&first[0].messages).unwrap();
+    app.db()
+        .execute(
+            "UPDATE outbox SET status = 'pending', messages = ?1, reply_attempts = 1, attempts = 1,
+               lease_until = CAST(unixepoch('subsec') * 1000 AS INTEGER) + 600000,
+               reply_token = ?2
+             WHERE id = (SELECT max(id) FROM outbox)",
+            [messages, token],
+        )
+        .unwrap();
+    let app = app.restart().await;
+    app.settle().await;
+    assert_eq!(
+        app.double.delivered_to(&user).len(),
+        1,
+        "the answer is not sent again, as a reply or a push"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox WHERE status = 'sent'"),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stickers_in_a_loop_get_at_most_the_per_minute_replies_then_one_note() {
+    let app = spawn_app().await;
+    let user = user_id(3);
+    app.say(&[app.double.follow_event(&user, false)]).await;
+    let stickers: Vec<Value> = (0..60).map(|_| app.double.sticker_event(&user)).collect();
+    for burst in stickers.chunks(20) {
+        app.say(burst).await;
+    }
+    // The greeting and 19 sticker answers make the minute's 20, then one note.
+    let limit = yorisoi::processor::REPLIES_PER_MINUTE as usize;
+    let answers = app.double.delivered_to(&user);
+    assert_eq!(answers.len(), limit + 1, "the limit, then one note");
+    assert!(
+        app.last_text(&user).contains("少し時間をおいて"),
+        "{}",
+        app.last_text(&user)
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM webhook_events WHERE outcome LIKE '%withheld%'"),
+        60 - (limit as i64 - 1) - 1,
+        "every other sticker was processed and answered with silence"
+    );
+
+    // A minute later the reader is answered again.
+    app.clock
+        .set(app.clock.now() + chrono::Duration::seconds(61));
+    app.say(&[app.double.text_event(&user, "こんにちは")]).await;
+    assert_eq!(app.double.delivered_to(&user).len(), limit + 2);
+}
