@@ -89,6 +89,10 @@ pub struct Settings {
     pub push_concurrency: usize,
     /// How many days back a missed delivery is still caught up (0: only the same day).
     pub catch_up_days: u32,
+    /// Pushes of the month's quota kept for the daily delivery: a chat answer whose reply token
+    /// expired is not pushed once LINE's remaining quota is this low. `None`: worked out from
+    /// the readers (each active reader × the days left in the month).
+    pub quota_reserve: Option<u64>,
 }
 
 /// A configuration problem, naming the setting.
@@ -133,6 +137,7 @@ struct FileSettings {
     yorisoi_push_rate: Option<u32>,
     yorisoi_push_concurrency: Option<usize>,
     yorisoi_catch_up_days: Option<u32>,
+    yorisoi_quota_reserve: Option<String>,
 }
 
 impl FileSettings {
@@ -169,6 +174,7 @@ impl FileSettings {
             "YORISOI_CATCH_UP_DAYS",
             self.yorisoi_catch_up_days.map(|v| v.to_string()),
         );
+        put("YORISOI_QUOTA_RESERVE", self.yorisoi_quota_reserve);
         m
     }
 }
@@ -188,6 +194,7 @@ const KEYS: &[&str] = &[
     "YORISOI_PUSH_RATE",
     "YORISOI_PUSH_CONCURRENCY",
     "YORISOI_CATCH_UP_DAYS",
+    "YORISOI_QUOTA_RESERVE",
 ];
 
 impl Settings {
@@ -325,6 +332,10 @@ impl Settings {
                         ),
                     });
                 }
+            },
+            quota_reserve: match get("YORISOI_QUOTA_RESERVE").as_deref() {
+                None | Some("auto") => None,
+                Some(v) => Some(number("YORISOI_QUOTA_RESERVE", Some(v.to_owned()), 0u64)?),
             },
         })
     }

@@ -117,6 +117,7 @@ impl Application {
             store::connect(&settings.database)?,
             line.clone(),
             clock.clone(),
+            settings.quota_reserve,
         );
         sender.recover().await?;
         let sender = tokio::spawn(sender.run(replies_queued, stop_rx.clone()));

@@ -56,6 +56,22 @@ pub struct LineClientConfig {
     pub rate: u32,
 }
 
+/// The month's message quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// The target limit, if one is set.
+    pub limit: Option<u64>,
+    /// Messages (pushes) counted so far this month.
+    pub used: u64,
+}
+
+impl Quota {
+    /// Messages left this month (`None`: no limit).
+    pub fn left(&self) -> Option<u64> {
+        self.limit.map(|l| l.saturating_sub(self.used))
+    }
+}
+
 #[derive(Deserialize)]
 struct ErrorResponse {
     message: String,
@@ -138,6 +154,42 @@ impl LineClient {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// This month's message quota and use (<https://developers.line.biz/en/reference/messaging-api/#get-quota>,
+    /// <https://developers.line.biz/en/reference/messaging-api/#get-consumption>): `None` when
+    /// LINE did not answer.
+    pub async fn quota(&self) -> Option<Quota> {
+        #[derive(Deserialize)]
+        struct Limit {
+            #[serde(rename = "type")]
+            kind: String,
+            value: Option<u64>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Usage {
+            total_usage: u64,
+        }
+        async fn get<T: serde::de::DeserializeOwned>(c: &LineClient, path: &str) -> Option<T> {
+            let resp = c
+                .http
+                .get(format!("{}{}", c.config.api_base, path))
+                .bearer_auth(c.config.access_token.expose())
+                .send()
+                .await
+                .ok()?;
+            if !resp.status().is_success() {
+                return None;
+            }
+            resp.json().await.ok()
+        }
+        let limit: Limit = get(self, "/v2/bot/message/quota").await?;
+        let usage: Usage = get(self, "/v2/bot/message/quota/consumption").await?;
+        Some(Quota {
+            limit: (limit.kind == "limited").then_some(limit.value).flatten(),
+            used: usage.total_usage,
+        })
     }
 
     /// The longest one `push` can take, retries included: a claim on a send must outlive it.

@@ -4,6 +4,6 @@ mod client;
 pub mod message;
 mod outcome;
 
-pub use client::{LineClient, LineClientConfig, RetryPolicy};
+pub use client::{LineClient, LineClientConfig, Quota, RetryPolicy};
 pub use message::{Action, Message, QuickReply, QuickReplyItem};
 pub use outcome::{Halt, SendOutcome};

@@ -94,6 +94,8 @@ struct Inner {
     stats: Stats,
     monthly_limit: bool,
     token_revoked: bool,
+    /// The month's target limit (`GET /v2/bot/message/quota`); pushes count against it.
+    monthly_quota: Option<u64>,
     record: bool,
 }
 
@@ -175,12 +177,7 @@ async fn message_endpoint(
 ) -> HttpResponse {
     let path = req.path().to_owned();
     let is_push = path.ends_with("/push");
-    let auth_ok = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == format!("Bearer {}", shared.config.access_token))
-        && !shared.lock().token_revoked;
+    let auth_ok = authorized(&req, &shared);
     if !auth_ok {
         let mut inner = shared.lock();
         shared.refuse(&mut inner, &path, 401, "authentication failed".into());
@@ -268,7 +265,8 @@ async fn message_endpoint(
                 problems,
             );
         }
-        if inner.monthly_limit {
+        let quota_used_up = is_push && inner.monthly_quota.is_some_and(|q| inner.stats.pushes >= q);
+        if inner.monthly_limit || quota_used_up {
             return error(429, "You have reached your monthly limit.", vec![]);
         }
         if let Some(limit) = shared.config.rate_limit {
@@ -376,6 +374,33 @@ async fn message_endpoint(
         .json(json!({ "sentMessages": sent }))
 }
 
+fn authorized(req: &HttpRequest, shared: &Shared) -> bool {
+    req.headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Bearer {}", shared.config.access_token))
+        && !shared.lock().token_revoked
+}
+
+/// `GET /v2/bot/message/quota`.
+async fn quota(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    if !authorized(&req, &shared) {
+        return error(401, "Authentication failed.", vec![]);
+    }
+    match shared.lock().monthly_quota {
+        Some(q) => HttpResponse::Ok().json(json!({ "type": "limited", "value": q })),
+        None => HttpResponse::Ok().json(json!({ "type": "none" })),
+    }
+}
+
+/// `GET /v2/bot/message/quota/consumption`: pushes accepted (replies are free).
+async fn quota_consumption(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    if !authorized(&req, &shared) {
+        return error(401, "Authentication failed.", vec![]);
+    }
+    HttpResponse::Ok().json(json!({ "totalUsage": shared.lock().stats.pushes }))
+}
+
 async fn control_stats(shared: web::Data<Shared>) -> HttpResponse {
     let inner = shared.lock();
     let per_user = shared.per_user.lock().unwrap_or_else(|e| e.into_inner());
@@ -449,6 +474,11 @@ impl LineDouble {
                 .app_data(web::PayloadConfig::new(8 * 1024 * 1024))
                 .route("/v2/bot/message/reply", web::post().to(message_endpoint))
                 .route("/v2/bot/message/push", web::post().to(message_endpoint))
+                .route("/v2/bot/message/quota", web::get().to(quota))
+                .route(
+                    "/v2/bot/message/quota/consumption",
+                    web::get().to(quota_consumption),
+                )
                 .route("/__double/stats", web::get().to(control_stats))
                 .route("/__double/per-user", web::get().to(control_per_user))
                 .route("/__double/messages", web::get().to(control_messages))
@@ -497,6 +527,11 @@ impl LineDouble {
     /// Turns the monthly-limit answer on or off.
     pub fn set_monthly_limit(&self, on: bool) {
         self.shared.lock().monthly_limit = on;
+    }
+
+    /// Sets the month's target limit (`None`: no limit); accepted pushes count against it.
+    pub fn set_monthly_quota(&self, quota: Option<u64>) {
+        self.shared.lock().monthly_quota = quota;
     }
 
     /// Revokes the channel access token (every request answers 401) or restores it.

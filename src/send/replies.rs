@@ -11,7 +11,7 @@ use crate::clock::SharedClock;
 use crate::line::{LineClient, SendOutcome};
 use crate::store::outbox::{self, Finish, OutboxItem};
 use crate::store::{self, deliveries::wall_ms};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use futures_util::StreamExt;
 use rusqlite::Connection;
 use std::collections::BTreeMap;
@@ -41,12 +41,36 @@ pub struct ReplyPass {
     pub failed: usize,
 }
 
+/// How long LINE's quota figures are trusted before they are asked again.
+const QUOTA_TTL: Duration = Duration::from_secs(60);
+
 /// Sends the outbox.
 #[derive(Clone)]
 pub struct ReplySender {
     db: Arc<Mutex<Connection>>,
     line: LineClient,
     clock: SharedClock,
+    reserve: Option<u64>,
+    quota: Arc<tokio::sync::Mutex<Option<(std::time::Instant, bool)>>>,
+}
+
+/// Pushes the daily delivery may still need this month: each reader with an active
+/// registration, once a day, for the days left in the month (today included).
+fn daily_need(conn: &Connection, today: chrono::NaiveDate) -> anyhow::Result<u64> {
+    let readers: i64 = conn.query_row(
+        "SELECT count(DISTINCT rr.user_id) FROM registrations r
+         JOIN registration_readers rr ON rr.registration_id = r.id
+         JOIN line_users u ON u.id = rr.user_id
+         WHERE r.status = 'active' AND u.following = 1",
+        [],
+        |r| r.get(0),
+    )?;
+    let first_of_next = today
+        .with_day(1)
+        .and_then(|d| d.checked_add_months(chrono::Months::new(1)))
+        .unwrap_or(today);
+    let days_left = (first_of_next - today).num_days().max(1) as u64;
+    Ok(readers as u64 * days_left)
 }
 
 /// The pause after the `attempts`-th try: a quarter second, doubling, at most five minutes (a
@@ -57,13 +81,55 @@ fn backoff(attempts: i64) -> Duration {
 }
 
 impl ReplySender {
-    /// A sender on its own database connection.
-    pub fn new(conn: Connection, line: LineClient, clock: SharedClock) -> Self {
+    /// A sender on its own database connection. `reserve`: pushes of the month's quota kept
+    /// for the daily delivery (`None`: worked out from the readers).
+    pub fn new(
+        conn: Connection,
+        line: LineClient,
+        clock: SharedClock,
+        reserve: Option<u64>,
+    ) -> Self {
         Self {
             db: Arc::new(Mutex::new(conn)),
             line,
             clock,
+            reserve,
+            quota: Arc::default(),
         }
+    }
+
+    /// Whether an answer may still go as a push: not when LINE's remaining quota for the month
+    /// is down to what the daily delivery needs (a chat must never stop the mornings).
+    async fn push_allowed(&self) -> bool {
+        let mut cached = self.quota.lock().await;
+        if let Some((at, allowed)) = *cached
+            && at.elapsed() < QUOTA_TTL
+        {
+            return allowed;
+        }
+        let allowed = match self.line.quota().await.and_then(|q| q.left()) {
+            // No limit set, or LINE did not say: nothing to keep.
+            None => true,
+            Some(left) => {
+                let need = match self.reserve {
+                    Some(n) => n,
+                    None => {
+                        let today = self.clock.now_jst().date_naive();
+                        self.with_db(move |conn| daily_need(conn, today))
+                            .await
+                            .unwrap_or(u64::MAX)
+                    }
+                };
+                left > need
+            }
+        };
+        if !allowed {
+            tracing::warn!(
+                "the month's remaining LINE quota is kept for the daily delivery: chat answers whose reply token expired are not pushed"
+            );
+        }
+        *cached = Some((std::time::Instant::now(), allowed));
+        allowed
     }
 
     async fn with_db<T: Send + 'static>(
@@ -246,6 +312,12 @@ impl ReplySender {
                 }
                 o => return Finish::Failed(o.to_string()),
             }
+        }
+        // A push counts against the month's quota; a reply does not.
+        if !self.push_allowed().await {
+            return Finish::Dropped(
+                "not pushed: the month's remaining quota is kept for the daily delivery".into(),
+            );
         }
         match self
             .line

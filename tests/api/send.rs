@@ -219,3 +219,28 @@ async fn stickers_in_a_loop_get_at_most_the_per_minute_replies_then_one_note() {
     app.say(&[app.double.text_event(&user, "こんにちは")]).await;
     assert_eq!(app.double.delivered_to(&user).len(), limit + 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_is_not_pushed_when_the_quota_left_is_kept_for_the_daily_delivery() {
+    let app = spawn_app().await;
+    let reader = user_id(4);
+    app.register(
+        &reader,
+        "妊娠中",
+        "はな",
+        crate::helpers::today() + Days::new(100),
+    )
+    .await;
+    app.settle().await;
+    // One push left this month, and one active reader who needs it every morning.
+    app.double.set_monthly_quota(Some(1));
+    let late = user_id(5);
+    let mut follow = app.double.follow_event(&late, false);
+    follow["replyToken"] = serde_json::json!("expired-token");
+    app.say(&[follow]).await;
+    assert_eq!(app.double.stats().pushes, 0, "the answer was not pushed");
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox WHERE status = 'dropped' AND error LIKE '%quota%'"),
+        1
+    );
+}
