@@ -32,7 +32,8 @@ pub fn enqueue(
     now: &str,
 ) -> Result<(), StoreError> {
     for chunk in messages.chunks(5) {
-        let json = serde_json::to_string(chunk).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let json = serde_json::to_string(chunk)
+            .map_err(|e| StoreError::Corrupt(crate::telemetry::json_error(&e)))?;
         conn.prepare_cached(
             "INSERT INTO outbox (user_id, reply_token, messages, retry_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
@@ -68,7 +69,7 @@ pub fn pending(conn: &Connection, limit: usize) -> Result<Vec<OutboxItem>, Store
             line_user_id,
             reply_token,
             messages: serde_json::from_str(&messages)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                .map_err(|e| StoreError::Corrupt(crate::telemetry::json_error(&e)))?,
             retry_key: key
                 .parse()
                 .map_err(|_| StoreError::Corrupt("retry key".into()))?,
