@@ -110,6 +110,14 @@ impl Application {
         );
         let processor = tokio::spawn(processor.run(wake.clone(), stop_rx.clone()));
 
+        // Personal data past its retention period goes once a day.
+        tokio::spawn(store::retention::run_daily(
+            settings.database.clone(),
+            settings.retention_days,
+            clock.clone(),
+            stop_rx.clone(),
+        ));
+
         let worker = match (settings.push_time, pack) {
             (PushTime::At(at), Some(pack)) => {
                 let w = delivery::Worker::new(&settings, pack, line.clone(), clock.clone())?;

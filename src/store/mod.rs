@@ -7,6 +7,7 @@ pub mod events;
 mod inbox;
 pub mod outbox;
 pub mod registrations;
+pub mod retention;
 pub mod users;
 
 pub use inbox::{InboundEvent, Inbox};
@@ -41,14 +42,32 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_deliveries",
         include_str!("../../migrations/0002_deliveries.sql"),
     ),
+    (
+        "0005_retention",
+        include_str!("../../migrations/0005_retention.sql"),
+    ),
 ];
 
-/// Opens a connection with the settings every connection gets.
+/// Opens a connection with the settings every connection gets. A database file yorisoi
+/// creates is readable by its owner only (0600), and so is a folder it creates for it (0700);
+/// SQLite gives the `-wal` and `-shm` files the main file's mode.
 pub fn connect(path: &Path) -> anyhow::Result<Connection> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
             .with_context(|| format!("creating the database folder {}", dir.display()))?;
     }
+    // Created here, before SQLite would create it with the process umask (often 0644).
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating the database {}", path.display()))?;
     let mut conn = Connection::open(path)
         .with_context(|| format!("opening the database {}", path.display()))?;
     configure(&mut conn)?;
@@ -75,6 +94,9 @@ fn configure(conn: &mut Connection) -> anyhow::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Deleted and overwritten content is zeroed, so an erased reader's nickname or a cleared
+    // webhook body does not linger in free space inside the file.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     // 8 MiB of page cache per connection (SQLite's default is 2 MiB): the hot ends of the inbox
     // and outbox stay in memory instead of being read back from the file.
     conn.pragma_update(None, "cache_size", -8192)?;

@@ -1,5 +1,6 @@
 mod content;
 mod delivery;
 mod helpers;
+mod privacy;
 mod registration;
 mod webhook;
