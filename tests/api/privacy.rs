@@ -539,3 +539,50 @@ async fn the_log_of_a_day_with_malformed_bodies_and_failures_holds_no_personal_d
         .unwrap();
     assert_eq!(n, 1);
 }
+
+/// Run by `a_panic_logs_its_location_not_its_message` in a child process only.
+#[test]
+fn panic_probe() {
+    if std::env::var_os("YORISOI_PANIC_PROBE").is_none() {
+        return;
+    }
+    yorisoi::telemetry::init();
+    let id = user_id(0xbad);
+    let worker = std::thread::Builder::new()
+        .name("probe".into())
+        .spawn(move || panic!("cannot handle {id} (ゆずきち, 2027-03-15)"))
+        .unwrap();
+    assert!(worker.join().is_err());
+}
+
+#[test]
+fn a_panic_logs_its_location_not_its_message() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "privacy::panic_probe",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("YORISOI_PANIC_PROBE", "1")
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    let all = format!("{}{stderr}", text(&out.stdout));
+    assert!(out.status.success(), "{all}");
+    assert!(stderr.contains("panic (its message is not logged"), "{all}");
+    assert!(
+        stderr.contains("privacy.rs"),
+        "the location is logged: {all}"
+    );
+    assert!(stderr.contains("probe"), "the thread is named: {all}");
+    for secret in [
+        user_id(0xbad).as_str(),
+        "ゆずきち",
+        "2027-03-15",
+        "cannot handle",
+    ] {
+        assert!(!all.contains(secret), "{secret:?}: {all}");
+    }
+}
