@@ -68,10 +68,36 @@ pub fn connect(path: &Path) -> anyhow::Result<Connection> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("creating the database {}", path.display()))?;
+    restrict_existing(path);
     let mut conn = Connection::open(path)
         .with_context(|| format!("opening the database {}", path.display()))?;
     configure(&mut conn)?;
     Ok(conn)
+}
+
+/// A database created by an earlier version may be readable by others: it becomes 0600 (with its
+/// `-wal` and `-shm` files), or a warning says why not.
+fn restrict_existing(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = Path::new(&name);
+        let Ok(meta) = std::fs::metadata(file) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o077 == 0 {
+            continue;
+        }
+        match std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) => {
+                tracing::warn!(file = %file.display(), "the database was readable by other users; it is now 0600")
+            }
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e, "the database is readable by other users and could not be made 0600")
+            }
+        }
+    }
 }
 
 /// How long a connection waits for another writer before giving up.

@@ -586,3 +586,26 @@ fn a_panic_logs_its_location_not_its_message() {
         assert!(!all.contains(secret), "{secret:?}: {all}");
     }
 }
+
+#[test]
+fn an_existing_database_readable_by_others_is_made_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("yorisoi.db");
+    std::fs::write(&db, b"").unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_yorisoi"))
+        .args(["data", "anonymise"])
+        .env_clear()
+        .env("LINE_CHANNEL_SECRET", "s")
+        .env("LINE_CHANNEL_ACCESS_TOKEN", "t")
+        .env("YORISOI_DATABASE", &db)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(mode(&db), 0o600);
+    assert!(
+        text(&out.stderr).contains("it is now 0600"),
+        "{}",
+        text(&out.stderr)
+    );
+}
