@@ -228,6 +228,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn data(command: DataCommand, config: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     use crate::store::retention::{self, EraseError};
     let settings = Settings::load(config)?;
+    // Pointed at the wrong path, these would otherwise create an empty database and report that
+    // there was nothing to do.
+    if !settings.database.exists() {
+        eprintln!(
+            "error: there is no database at {} (check YORISOI_DATABASE)",
+            settings.database.display()
+        );
+        return Ok(ExitCode::from(2));
+    }
     let now = SystemClock.now();
     match command {
         DataCommand::Anonymise { json } => {

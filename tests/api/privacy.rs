@@ -609,3 +609,29 @@ fn an_existing_database_readable_by_others_is_made_private() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn data_commands_do_not_create_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("typo").join("yorisoi.db");
+    for args in [
+        &["data", "anonymise"][..],
+        &["data", "erase", "--user", &user_id(1)],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_yorisoi"))
+            .args(args)
+            .env_clear()
+            .env("LINE_CHANNEL_SECRET", "s")
+            .env("LINE_CHANNEL_ACCESS_TOKEN", "t")
+            .env("YORISOI_DATABASE", &db)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("there is no database at"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert!(!db.exists() && !db.parent().unwrap().exists());
+    }
+}
