@@ -50,6 +50,28 @@ enum Command {
     Content(ContentCommand),
     /// Runs the LINE platform double on loopback (for trying the service and benchmarks).
     LineDouble(crate::line_double::DoubleArgs),
+    /// Personal data: retention and erasure.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DataCommand {
+    /// Anonymises now the readers whose retention period has passed (as `serve` does daily)
+    /// and prints what it did (counts only).
+    #[command(alias = "anonymize")]
+    Anonymise {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Erases one reader now (a request made to the municipality): every row holding their
+    /// LINE user id, nickname, dates, conversation and messages. Anonymous counts stay.
+    Erase {
+        /// The reader's LINE user id (U followed by 32 hex digits).
+        #[arg(long = "user", value_name = "LINE_USER_ID")]
+        user: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,9 +229,66 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Content(ContentCommand::Preview(args)) => preview(args),
+        Command::Data(command) => data(command, cli.config.as_deref()),
         Command::LineDouble(args) => {
             runtime()?.block_on(crate::line_double::serve_forever(args))?;
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn data(command: DataCommand, config: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    use crate::store::retention::{self, EraseError};
+    let settings = Settings::load(config)?;
+    // Pointed at the wrong path, these would otherwise create an empty database and report that
+    // there was nothing to do.
+    if !settings.database.exists() {
+        eprintln!(
+            "error: there is no database at {} (check YORISOI_DATABASE)",
+            settings.database.display()
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let now = SystemClock.now();
+    match command {
+        DataCommand::Anonymise { json } => {
+            let mut conn = crate::store::open_and_migrate(&settings.database)?;
+            let r = retention::run(&mut conn, now, settings.retention_days)?;
+            if json {
+                let mut v = serde_json::to_value(&r)?;
+                v["retention_days"] = settings.retention_days.into();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "anonymised {} reader(s) ({} registration(s)) whose last registration ended more than {} days ago; deleted {} processed webhook event(s) and {} finished reply(ies) past their keeping time",
+                    r.readers, r.registrations, settings.retention_days, r.events, r.replies
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DataCommand::Erase { user } => {
+            // The id is the operator's own input on their terminal: not repeated, not logged.
+            let Some(user) = crate::domain::LineUserId::parse(user.trim()) else {
+                eprintln!(
+                    "error: --user is not a LINE user id: it is `U` followed by 32 lower-case hex digits"
+                );
+                return Ok(ExitCode::from(2));
+            };
+            let mut conn = crate::store::open_and_migrate(&settings.database)?;
+            match retention::erase(&mut conn, &user, now) {
+                Ok(r) => {
+                    println!(
+                        "erased the reader: {} registration(s) kept only as anonymous counts, {} webhook event(s) deleted",
+                        r.registrations, r.events
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(EraseError::Unknown) => {
+                    eprintln!("error: no reader with this LINE user id is in the database");
+                    Ok(ExitCode::from(1))
+                }
+                Err(EraseError::Store(e)) => Err(e.into()),
+            }
         }
     }
 }

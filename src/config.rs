@@ -53,7 +53,7 @@ impl PushTime {
             .map(Self::At)
             .map_err(|_| ConfigError::Invalid {
                 name: "YORISOI_PUSH_TIME",
-                reason: format!("expected HH:MM (Asia/Tokyo) or `off`, got {s:?}"),
+                reason: "expected HH:MM (Asia/Tokyo) or `off`".into(),
             })
     }
 }
@@ -93,6 +93,9 @@ pub struct Settings {
     /// expired is not pushed once LINE's remaining quota is this low. `None`: worked out from
     /// the readers (each active reader × the days left in the month).
     pub quota_reserve: Option<u64>,
+    /// Days after a reader's last registration ended (blocked or completed) before their
+    /// personal data is anonymised.
+    pub retention_days: u32,
 }
 
 /// A configuration problem, naming the setting.
@@ -138,6 +141,7 @@ struct FileSettings {
     yorisoi_push_concurrency: Option<usize>,
     yorisoi_catch_up_days: Option<u32>,
     yorisoi_quota_reserve: Option<String>,
+    yorisoi_retention_days: Option<u32>,
 }
 
 impl FileSettings {
@@ -175,6 +179,10 @@ impl FileSettings {
             self.yorisoi_catch_up_days.map(|v| v.to_string()),
         );
         put("YORISOI_QUOTA_RESERVE", self.yorisoi_quota_reserve);
+        put(
+            "YORISOI_RETENTION_DAYS",
+            self.yorisoi_retention_days.map(|v| v.to_string()),
+        );
         m
     }
 }
@@ -195,6 +203,7 @@ const KEYS: &[&str] = &[
     "YORISOI_PUSH_CONCURRENCY",
     "YORISOI_CATCH_UP_DAYS",
     "YORISOI_QUOTA_RESERVE",
+    "YORISOI_RETENTION_DAYS",
 ];
 
 impl Settings {
@@ -218,7 +227,7 @@ impl Settings {
                 toml::from_str::<FileSettings>(&text)
                     .map_err(|e| ConfigError::File {
                         path: path.to_owned(),
-                        reason: e.to_string(),
+                        reason: toml_error(&text, &e),
                     })?
                     .into_map()
             }
@@ -248,7 +257,7 @@ impl Settings {
             let v = get(name).unwrap_or_else(|| default.to_owned());
             v.parse().map_err(|_| ConfigError::Invalid {
                 name,
-                reason: format!("expected HOST:PORT such as 127.0.0.1:8080, got {v:?}"),
+                reason: "expected HOST:PORT such as 127.0.0.1:8080".into(),
             })
         };
         fn number<T: std::str::FromStr>(
@@ -260,7 +269,7 @@ impl Settings {
                 None => Ok(default),
                 Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
                     name,
-                    reason: format!("expected a whole number, got {v:?}"),
+                    reason: "expected a whole number".into(),
                 }),
             }
         }
@@ -271,7 +280,7 @@ impl Settings {
             } else {
                 Err(ConfigError::Invalid {
                     name,
-                    reason: format!("expected an http(s) URL, got {v:?}"),
+                    reason: "expected an http(s) URL".into(),
                 })
             }
         };
@@ -337,7 +346,60 @@ impl Settings {
                 None | Some("auto") => None,
                 Some(v) => Some(number("YORISOI_QUOTA_RESERVE", Some(v.to_owned()), 0u64)?),
             },
+            retention_days: match number(
+                "YORISOI_RETENTION_DAYS",
+                get("YORISOI_RETENTION_DAYS"),
+                180u32,
+            )? {
+                n @ 1..=3650 => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "YORISOI_RETENTION_DAYS",
+                        reason: "expected 1 to 3650 days".into(),
+                    });
+                }
+            },
         })
+    }
+}
+
+/// A TOML error as its kind and position. The parser's own message quotes the offending line
+/// (which can hold the channel secret), so only the setting's name is kept, and only when it is
+/// one yorisoi knows.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message();
+    let kind = if message.starts_with("unknown field") {
+        "unknown setting"
+    } else if message.starts_with("invalid type") {
+        "a value of the wrong type"
+    } else if message.starts_with("invalid value") || message.starts_with("invalid length") {
+        "an invalid value"
+    } else if message.starts_with("duplicate key") {
+        "a setting given twice"
+    } else {
+        "not valid TOML"
+    };
+    let Some(span) = e.span() else {
+        return kind.to_owned();
+    };
+    let start = span.start.min(text.len());
+    let before = text.get(..start).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = text
+        .get(line_start..start)
+        .map_or(1, |s| s.chars().count() + 1);
+    let key = text[line_start..]
+        .split(['=', '\n'])
+        .next()
+        .map(|k| k.trim().trim_matches('"').to_ascii_uppercase())
+        .filter(|k| KEYS.contains(&k.as_str()));
+    match key {
+        Some(k) => format!(
+            "line {line}, column {column}: {kind} ({})",
+            k.to_ascii_lowercase()
+        ),
+        None => format!("line {line}, column {column}: {kind}"),
     }
 }
 
@@ -414,6 +476,69 @@ mod tests {
             e.insert(key.into(), value.into());
             let err = Settings::from_sources(None, &e).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");
+            assert!(!err.contains(value), "the value is not echoed: {err}");
+        }
+    }
+
+    #[test]
+    fn retention_defaults_to_180_days_and_is_bounded() {
+        let base = [
+            ("LINE_CHANNEL_SECRET", "a"),
+            ("LINE_CHANNEL_ACCESS_TOKEN", "b"),
+        ];
+        let s = Settings::from_sources(None, &env(&base)).unwrap();
+        assert_eq!(s.retention_days, 180);
+        assert!(format!("{s:?}").contains("retention_days: 180"));
+        let mut e = env(&base);
+        e.insert("YORISOI_RETENTION_DAYS".into(), "30".into());
+        assert_eq!(Settings::from_sources(None, &e).unwrap().retention_days, 30);
+        for bad in ["0", "-1", "half a year", "99999"] {
+            e.insert("YORISOI_RETENTION_DAYS".into(), bad.into());
+            let err = Settings::from_sources(None, &e).unwrap_err().to_string();
+            assert!(err.contains("YORISOI_RETENTION_DAYS"), "{bad}: {err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("yorisoi.toml");
+        std::fs::write(&path, "yorisoi_retention_days = 365\n").unwrap();
+        let s = Settings::from_sources(Some(&path), &env(&base)).unwrap();
+        assert_eq!(s.retention_days, 365);
+    }
+
+    #[test]
+    fn toml_errors_name_the_place_not_the_line() {
+        let secret = "0123456789abcdefSECRET";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("yorisoi.toml");
+        for (text, expect) in [
+            (
+                format!("yorisoi_push_time = \"09:00\"\nline_channel_secret = \"{secret}\n"),
+                "line 2",
+            ),
+            (
+                format!("line_channel_secret = {secret}\n"),
+                "line 1, column",
+            ),
+            (
+                format!("\n\nyorisoi_push_rate = \"{secret}\"\n"),
+                "line 3, column 21: a value of the wrong type (yorisoi_push_rate)",
+            ),
+            (
+                format!("{secret} = 1\n"),
+                "line 1, column 1: unknown setting",
+            ),
+            (
+                format!("line_channel_secret = \"{secret}\"\nline_channel_secret = \"{secret}\"\n"),
+                "line 2",
+            ),
+        ] {
+            std::fs::write(&path, &text).unwrap();
+            let err = Settings::from_sources(Some(&path), &env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains(secret), "{text:?}: {err}");
+            assert!(!err.contains("SECRET"), "{text:?}: {err}");
+            assert!(err.contains(expect), "{text:?}: {err}");
+            assert!(err.contains("yorisoi.toml"), "{err}");
         }
     }
 }

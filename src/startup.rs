@@ -122,6 +122,14 @@ impl Application {
         sender.recover().await?;
         let sender = tokio::spawn(sender.run(replies_queued, stop_rx.clone()));
 
+        // Personal data past its retention period goes once a day.
+        tokio::spawn(store::retention::run_daily(
+            settings.database.clone(),
+            settings.retention_days,
+            clock.clone(),
+            stop_rx.clone(),
+        ));
+
         let worker = match (settings.push_time, pack) {
             (PushTime::At(at), Some(pack)) => {
                 let w = delivery::Worker::new(&settings, pack, line.clone(), clock.clone())?;

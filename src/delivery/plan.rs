@@ -177,10 +177,13 @@ pub fn plan_day_for_all(
             "pregnancy" => Stage::Pregnancy,
             _ => Stage::Child,
         };
+        // The error names the registration, never the date (personal data).
         let parse = |i: usize| -> anyhow::Result<NaiveDate> {
             let s = r.get_ref(i)?.as_str()?;
-            crate::store::read_date(s)
-                .ok_or_else(|| anyhow::anyhow!("stored date {s:?} is not a date"))
+            crate::store::read_date(s).ok_or_else(|| {
+                let id = r.get::<_, i64>(1).unwrap_or_default();
+                anyhow::anyhow!("registration {id}: a stored date is not a date")
+            })
         };
         let sent = r.get_ref(5)?.as_str()?;
         let notices_sent = match bits.get(sent) {

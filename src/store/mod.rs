@@ -8,6 +8,7 @@ mod inbox;
 pub mod leases;
 pub mod outbox;
 pub mod registrations;
+pub mod retention;
 pub mod users;
 
 pub use inbox::{InboundEvent, Inbox};
@@ -47,21 +48,65 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../migrations/0003_send_engine.sql"),
     ),
     (
+        "0005_retention",
+        include_str!("../../migrations/0005_retention.sql"),
+    ),
+    (
         "0006_leases",
         include_str!("../../migrations/0006_leases.sql"),
     ),
 ];
 
-/// Opens a connection with the settings every connection gets.
+/// Opens a connection with the settings every connection gets. A database file yorisoi
+/// creates is readable by its owner only (0600), and so is a folder it creates for it (0700);
+/// SQLite gives the `-wal` and `-shm` files the main file's mode.
 pub fn connect(path: &Path) -> anyhow::Result<Connection> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
             .with_context(|| format!("creating the database folder {}", dir.display()))?;
     }
+    // Created here, before SQLite would create it with the process umask (often 0644).
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating the database {}", path.display()))?;
+    restrict_existing(path);
     let mut conn = Connection::open(path)
         .with_context(|| format!("opening the database {}", path.display()))?;
     configure(&mut conn)?;
     Ok(conn)
+}
+
+/// A database created by an earlier version may be readable by others: it becomes 0600 (with its
+/// `-wal` and `-shm` files), or a warning says why not.
+fn restrict_existing(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = Path::new(&name);
+        let Ok(meta) = std::fs::metadata(file) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o077 == 0 {
+            continue;
+        }
+        match std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) => {
+                tracing::warn!(file = %file.display(), "the database was readable by other users; it is now 0600")
+            }
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e, "the database is readable by other users and could not be made 0600")
+            }
+        }
+    }
 }
 
 /// How long a connection waits for another writer before giving up.
@@ -84,6 +129,9 @@ fn configure(conn: &mut Connection) -> anyhow::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Deleted and overwritten content is zeroed, so an erased reader's nickname or a cleared
+    // webhook body does not linger in free space inside the file.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     // 8 MiB of page cache per connection (SQLite's default is 2 MiB): the hot ends of the inbox
     // and outbox stay in memory instead of being read back from the file.
     conn.pragma_update(None, "cache_size", -8192)?;

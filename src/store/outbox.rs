@@ -37,7 +37,8 @@ pub fn enqueue(
     now: &str,
 ) -> Result<(), StoreError> {
     for chunk in messages.chunks(5) {
-        let json = serde_json::to_string(chunk).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let json = serde_json::to_string(chunk)
+            .map_err(|e| StoreError::Corrupt(crate::telemetry::json_error(&e)))?;
         conn.prepare_cached(
             "INSERT INTO outbox (user_id, reply_token, messages, retry_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
@@ -107,7 +108,7 @@ pub fn claim_due(
             reply_attempts,
             attempts,
             messages: serde_json::from_str(&messages)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                .map_err(|e| StoreError::Corrupt(crate::telemetry::json_error(&e)))?,
             retry_key: key
                 .parse()
                 .map_err(|_| StoreError::Corrupt("retry key".into()))?,

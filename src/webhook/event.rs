@@ -2,6 +2,7 @@
 //! types and sources are data, never errors.
 
 use crate::store::InboundEvent;
+use crate::telemetry::json_error;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -38,13 +39,16 @@ struct DeliveryContext {
     is_redelivery: bool,
 }
 
-/// Reads a callback body into events to store. Err only for bodies that are not a callback.
+/// Reads a callback body into events to store. Err only for bodies that are not a callback; the
+/// error names the kind and position of the problem, never the text (it would quote the body).
 pub fn parse_callback(body: &[u8]) -> Result<Vec<InboundEvent>, String> {
-    let cb: Callback<'_> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let cb: Callback<'_> = serde_json::from_slice(body).map_err(|e| json_error(&e))?;
     cb.events
         .into_iter()
-        .map(|raw| {
-            let h: Header = serde_json::from_str(raw.get()).map_err(|e| format!("event: {e}"))?;
+        .enumerate()
+        .map(|(i, raw)| {
+            let event_error = |e: serde_json::Error| format!("event {i}: {}", json_error(&e));
+            let h: Header = serde_json::from_str(raw.get()).map_err(event_error)?;
             let id = match h
                 .webhook_event_id
                 .filter(|s| !s.is_empty() && s.len() <= 128)
@@ -54,7 +58,7 @@ pub fn parse_callback(body: &[u8]) -> Result<Vec<InboundEvent>, String> {
                 None => {
                     // Without the delivery context, so a redelivered copy has the same digest.
                     let mut v: serde_json::Value =
-                        serde_json::from_str(raw.get()).map_err(|e| format!("event: {e}"))?;
+                        serde_json::from_str(raw.get()).map_err(event_error)?;
                     if let Some(o) = v.as_object_mut() {
                         o.remove("deliveryContext");
                     }
@@ -252,6 +256,24 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn errors_never_quote_the_body() {
+        let user = "U4af4980629aaaaaaaaaaaaaaaaaaaaaa";
+        for bad in [
+            format!(
+                r#"{{"events":[{{"type":"message","source":{{"type":"user","userId":["{user}"]}}}}]}}"#
+            ),
+            format!(r#"{{"events":[{{"type":"message","timestamp":"{user}"}}]}}"#),
+            format!(r#"{{"events":"{user}"}}"#),
+            format!(r#"{{"events":[{{"type":"message","source":{{"userId":"{user}"#),
+            format!(r#"{{"events":[{{"webhookEventId":{user}}}]}}"#),
+        ] {
+            let err = parse_callback(bad.as_bytes()).unwrap_err();
+            assert!(!err.contains(user), "{err}");
+            assert!(err.contains("line 1 column"), "{err}");
+        }
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub fn settings_for(double: &LineDouble, db_path: PathBuf) -> Settings {
         push_concurrency: 16,
         catch_up_days: 0,
         quota_reserve: None,
+        retention_days: 180,
     }
 }
 

@@ -1,6 +1,7 @@
 mod content;
 mod delivery;
 mod helpers;
+mod privacy;
 mod registration;
 mod send;
 mod webhook;
