@@ -4,7 +4,7 @@
 
 use crate::clock::SharedClock;
 use crate::conversation::{self, Context, Effect, Input, RegistrationSummary, ServiceInfo, State};
-use crate::domain::LineUserId;
+use crate::domain::{LineUserId, RegistrationId, UserId};
 use crate::line::Message;
 use crate::store::{self, events, outbox, registrations, users};
 use crate::webhook::{Event, EventKind, Incoming};
@@ -158,22 +158,18 @@ fn handle(
         return Ok("ignored: malformed user id".into());
     };
     let event = Event::from_json(&e.body);
-    let user_id = users::upsert(conn, line_user.as_str(), now)?;
-    if event.kind == EventKind::Unfollow {
-        users::set_following(conn, user_id, false, now)?;
-        let n = registrations::block_all(conn, user_id, now)?;
-        users::save_conversation(conn, user_id, &state_json(&State::Idle), now)?;
-        return Ok(format!("unfollow: {n} registration(s) blocked"));
-    }
-    if event.standby {
+    let user_id = users::upsert(conn, &line_user, now)?;
+    // Blocking counts even in standby: the reader is gone whoever answers them.
+    if event.standby && event.kind != EventKind::Unfollow {
         return Ok("ignored: standby".into());
     }
     let input = match &event.kind {
+        EventKind::Unfollow => {
+            users::set_following(conn, user_id, false, now)?;
+            Input::Unfollow
+        }
         EventKind::Follow { unblocked } => {
             users::set_following(conn, user_id, true, now)?;
-            if *unblocked {
-                registrations::unblock_all(conn, user_id, now)?;
-            }
             Input::Follow {
                 unblocked: *unblocked,
             }
@@ -185,7 +181,6 @@ fn handle(
             date: date.clone(),
         },
         EventKind::Other(kind) => return Ok(format!("ignored: {kind}")),
-        EventKind::Unfollow => unreachable!("handled above"),
     };
     let state: State = users::conversation(conn, user_id)?
         .and_then(|s| serde_json::from_str(&s).ok())
@@ -194,9 +189,11 @@ fn handle(
     let summaries: Vec<RegistrationSummary> = regs
         .iter()
         .map(|r| RegistrationSummary {
-            stage: r.stage,
-            nickname: r.nickname.clone(),
-            date: r.date,
+            id: r.id,
+            before_block: r.before_block,
+            stage: r.subject.stage(),
+            nickname: r.nickname.as_str().to_owned(),
+            date: r.subject.date(),
             status: r.status,
         })
         .collect();
@@ -206,31 +203,11 @@ fn handle(
         info,
     };
     let step = conversation::step(&state, &input, &ctx);
-    let mut outcome = String::from("conversation");
-    match &step.effect {
-        Some(Effect::Register {
-            stage,
-            nickname,
-            date,
-        }) => {
-            let id = registrations::create(conn, user_id, *stage, nickname, *date, today, now)?;
-            tracing::info!(
-                registration = id,
-                stage = stage.as_str(),
-                "registration completed"
-            );
-            outcome = format!("registered #{id}");
-        }
-        Some(Effect::StopAll) => {
-            let n = registrations::stop_all(conn, user_id, now)?;
-            outcome = format!("stopped {n} registration(s)");
-        }
-        Some(Effect::ResumeAll) => {
-            let n = registrations::resume_all(conn, user_id, today, now)?;
-            outcome = format!("resumed {n} registration(s)");
-        }
-        None => {}
-    }
+    let outcome = match &step.effect {
+        Some(effect) => apply(conn, user_id, effect, today, now)?,
+        None => String::from("conversation"),
+    };
+    let mut outcome = outcome;
     users::save_conversation(conn, user_id, &state_json(&step.state), now)?;
     if !step.replies.is_empty() {
         let since = store::ts(now_at - chrono::Duration::minutes(1));
@@ -248,6 +225,63 @@ fn handle(
         }
     }
     Ok(outcome)
+}
+
+/// Applies a conversation's effect; returns what it did, for the event's outcome (ids only).
+fn apply(
+    conn: &Connection,
+    user_id: UserId,
+    effect: &Effect,
+    today: chrono::NaiveDate,
+    now: &str,
+) -> Result<String, store::StoreError> {
+    use crate::domain::RegistrationStatus::{Active, Blocked, Stopped};
+    let move_all = |ids: &[RegistrationId], to, reason| -> Result<usize, store::StoreError> {
+        let mut n = 0;
+        for id in ids {
+            n += usize::from(registrations::move_to(conn, *id, to, reason, now)?);
+        }
+        Ok(n)
+    };
+    Ok(match effect {
+        Effect::Register { subject, nickname } => {
+            let id = registrations::create(conn, user_id, *subject, nickname, today, now)?;
+            tracing::info!(
+                registration = %id,
+                stage = subject.stage().as_str(),
+                "registration completed"
+            );
+            format!("registered #{id}")
+        }
+        Effect::Stop(ids) => {
+            let n = move_all(ids, Stopped, "stopped from the chat")?;
+            format!("stopped {n} registration(s)")
+        }
+        Effect::Resume(ids) => {
+            let n = move_all(ids, Active, "resumed from the chat")?;
+            for id in ids {
+                registrations::restart_on(conn, *id, today)?;
+            }
+            format!("resumed {n} registration(s)")
+        }
+        Effect::Block(ids) => {
+            let n = move_all(ids, Blocked, "unfollow")?;
+            format!("unfollow: {n} registration(s) blocked")
+        }
+        Effect::Unblock(restore) => {
+            let mut n = 0;
+            for (id, to) in restore {
+                n += usize::from(registrations::move_to(
+                    conn,
+                    *id,
+                    *to,
+                    "follow (unblocked)",
+                    now,
+                )?);
+            }
+            format!("follow: {n} registration(s) restored")
+        }
+    })
 }
 
 fn state_json(state: &State) -> String {

@@ -5,8 +5,8 @@
 mod texts;
 
 use crate::domain::{
-    DateError, DateKind, Nickname, NicknameError, RegistrationStatus, Stage, check_range,
-    parse_date,
+    DateError, DateKind, Nickname, NicknameError, RegistrationId, RegistrationStatus, Stage,
+    Subject, check_range, parse_date,
 };
 use crate::line::{Action, Message};
 use chrono::NaiveDate;
@@ -80,11 +80,17 @@ pub enum Input {
     },
     /// A sticker, image or other non-text message.
     NonText,
+    /// Blocked the account.
+    Unfollow,
 }
 
 /// A registration as the conversation sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegistrationSummary {
+    /// Which registration: effects name the registrations they act on.
+    pub id: RegistrationId,
+    /// For a 解除 registration, the status an unblock restores.
+    pub before_block: Option<RegistrationStatus>,
     /// Stage.
     pub stage: Stage,
     /// Nickname.
@@ -106,22 +112,31 @@ pub struct Context<'a> {
     pub info: &'a ServiceInfo,
 }
 
-/// A change the processor must make.
+/// A change the processor must make, naming the registrations it acts on.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    /// Stop every active registration the user owns (停止).
-    StopAll,
-    /// Resume every stopped registration the user owns.
-    ResumeAll,
     /// Create an active registration.
     Register {
-        /// Stage.
-        stage: Stage,
-        /// Nickname.
-        nickname: String,
-        /// Due date or birthday.
-        date: NaiveDate,
+        /// The pregnancy or child.
+        subject: Subject,
+        /// How messages address the reader.
+        nickname: Nickname,
     },
+    /// Stop these registrations (停止).
+    Stop(Vec<RegistrationId>),
+    /// Resume these stopped registrations; delivery restarts from today.
+    Resume(Vec<RegistrationId>),
+    /// The reader blocked the account: these registrations become 解除.
+    Block(Vec<RegistrationId>),
+    /// The reader came back: each registration returns to the status it had before the block.
+    Unblock(Vec<(RegistrationId, RegistrationStatus)>),
+}
+
+fn ids_with(regs: &[RegistrationSummary], status: &[RegistrationStatus]) -> Vec<RegistrationId> {
+    regs.iter()
+        .filter(|r| status.contains(&r.status))
+        .map(|r| r.id)
+        .collect()
 }
 
 /// The result of one step.
@@ -218,6 +233,18 @@ pub fn step(state: &State, input: &Input, ctx: &Context<'_>) -> Step {
     if let Input::Follow { unblocked } = input {
         return on_follow(*unblocked, ctx, &t);
     }
+    if *input == Input::Unfollow {
+        // Nobody to answer; whatever was in progress is forgotten.
+        use RegistrationStatus::{Active, Stopped};
+        return Step {
+            state: State::Idle,
+            replies: Vec::new(),
+            effect: Some(Effect::Block(ids_with(
+                ctx.registrations,
+                &[Active, Stopped],
+            ))),
+        };
+    }
     let typed = match input {
         Input::Text(s) => word(s),
         _ => None,
@@ -287,7 +314,10 @@ pub fn step(state: &State, input: &Input, ctx: &Context<'_>) -> Step {
             Some(Word::Stop) | Some(Word::Yes) => Step {
                 state: State::Idle,
                 replies: vec![t.stopped()],
-                effect: Some(Effect::StopAll),
+                effect: Some(Effect::Stop(ids_with(
+                    ctx.registrations,
+                    &[RegistrationStatus::Active],
+                ))),
             },
             Some(Word::KeepGoing) => step_to(State::Idle, vec![t.kept_going()]),
             _ => idle(input, typed, ctx, &t),
@@ -340,8 +370,29 @@ fn on_follow(unblocked: bool, ctx: &Context<'_>, t: &texts::Texts<'_>) -> Step {
     if ctx.registrations.is_empty() {
         return step_to(State::AskStage, vec![t.greeting(), t.ask_stage(None)]);
     }
-    let _ = unblocked;
-    step_to(State::Idle, vec![t.welcome_back(ctx.registrations)])
+    if !unblocked {
+        return step_to(State::Idle, vec![t.welcome_back(ctx.registrations)]);
+    }
+    // Back after blocking: each registration returns to what it was, and the welcome says so.
+    let restored: Vec<RegistrationSummary> = ctx
+        .registrations
+        .iter()
+        .map(|r| RegistrationSummary {
+            status: r.before_block.unwrap_or(r.status),
+            before_block: None,
+            ..r.clone()
+        })
+        .collect();
+    let unblock = ctx
+        .registrations
+        .iter()
+        .filter_map(|r| r.before_block.map(|to| (r.id, to)))
+        .collect();
+    Step {
+        state: State::Idle,
+        replies: vec![t.welcome_back(&restored)],
+        effect: Some(Effect::Unblock(unblock)),
+    }
 }
 
 fn idle(input: &Input, typed: Option<Word>, ctx: &Context<'_>, t: &texts::Texts<'_>) -> Step {
@@ -381,7 +432,10 @@ fn idle(input: &Input, typed: Option<Word>, ctx: &Context<'_>, t: &texts::Texts<
                 Step {
                     state: State::Idle,
                     replies: vec![t.resumed()],
-                    effect: Some(Effect::ResumeAll),
+                    effect: Some(Effect::Resume(ids_with(
+                        ctx.registrations,
+                        &[RegistrationStatus::Stopped],
+                    ))),
                 }
             } else {
                 step_to(State::Idle, vec![t.nothing_to_resume()])
@@ -430,10 +484,10 @@ fn complete(
     Step {
         state: State::Idle,
         replies: vec![t.completed(stage, &nickname, date, first)],
+        // The nickname was parsed when it was given.
         effect: Some(Effect::Register {
-            stage,
-            nickname,
-            date,
+            subject: Subject::new(stage, date),
+            nickname: Nickname::from_trusted(nickname),
         }),
     }
 }

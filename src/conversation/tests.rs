@@ -57,9 +57,8 @@ fn pregnancy_registration_with_typed_reiwa_date() {
     assert_eq!(
         last.effect,
         Some(Effect::Register {
-            stage: Stage::Pregnancy,
-            nickname: "はなこ".into(),
-            date: d(2027, 3, 15)
+            subject: Subject::new(Stage::Pregnancy, d(2027, 3, 15)),
+            nickname: Nickname::from_trusted("はなこ".into()),
         })
     );
     assert_eq!(last.state, State::Idle);
@@ -89,9 +88,8 @@ fn child_registration_with_the_date_picker() {
     assert_eq!(
         last.effect,
         Some(Effect::Register {
-            stage: Stage::Child,
-            nickname: "たろうパパ".into(),
-            date: d(2026, 8, 1)
+            subject: Subject::new(Stage::Child, d(2026, 8, 1)),
+            nickname: Nickname::from_trusted("たろうパパ".into()),
         })
     );
     assert!(
@@ -240,9 +238,8 @@ fn fixing_only_the_nickname_keeps_the_date() {
     assert_eq!(
         last.effect,
         Some(Effect::Register {
-            stage: Stage::Pregnancy,
-            nickname: "はな".into(),
-            date: d(2027, 3, 15)
+            subject: Subject::new(Stage::Pregnancy, d(2027, 3, 15)),
+            nickname: Nickname::from_trusted("はな".into()),
         })
     );
 }
@@ -250,6 +247,8 @@ fn fixing_only_the_nickname_keeps_the_date() {
 #[test]
 fn registered_readers_never_get_silence() {
     let regs = vec![RegistrationSummary {
+        id: RegistrationId::new(1),
+        before_block: None,
         stage: Stage::Pregnancy,
         nickname: "はなこ".into(),
         date: d(2027, 3, 15),
@@ -282,6 +281,8 @@ fn registered_readers_never_get_silence() {
 #[test]
 fn welcome_back_after_unblocking() {
     let regs = vec![RegistrationSummary {
+        id: RegistrationId::new(1),
+        before_block: None,
         stage: Stage::Child,
         nickname: "はなこ".into(),
         date: d(2026, 1, 1),
@@ -337,6 +338,8 @@ fn a_stale_confirmation_rechecks_the_range() {
 #[test]
 fn stop_and_resume_from_the_chat() {
     let active = vec![RegistrationSummary {
+        id: RegistrationId::new(1),
+        before_block: None,
         stage: Stage::Child,
         nickname: "はなこ".into(),
         date: d(2026, 1, 1),
@@ -347,7 +350,10 @@ fn stop_and_resume_from_the_chat() {
     assert!(last.effect.is_none(), "asks first");
     assert!(texts[0].contains("停止しますか"));
     let (last, _) = run(State::ConfirmStop, &[text("停止する")], &active);
-    assert_eq!(last.effect, Some(Effect::StopAll));
+    assert_eq!(
+        last.effect,
+        Some(Effect::Stop(vec![RegistrationId::new(1)]))
+    );
     let (last, texts) = run(State::ConfirmStop, &[text("やめない")], &active);
     assert!(last.effect.is_none());
     assert!(texts[0].contains("これからも"));
@@ -357,8 +363,60 @@ fn stop_and_resume_from_the_chat() {
         ..active[0].clone()
     }];
     let (last, texts) = run(State::Idle, &[text("配信再開")], &stopped);
-    assert_eq!(last.effect, Some(Effect::ResumeAll));
+    assert_eq!(
+        last.effect,
+        Some(Effect::Resume(vec![RegistrationId::new(1)]))
+    );
     assert!(texts[0].contains("再開しました"));
     let (last, _) = run(State::Idle, &[text("配信再開")], &active);
     assert!(last.effect.is_none(), "nothing to resume");
+}
+
+#[test]
+fn block_and_unblock_name_the_registrations_and_restore_what_they_were() {
+    let reg = |id, status, before_block| RegistrationSummary {
+        id: RegistrationId::new(id),
+        before_block,
+        stage: Stage::Child,
+        nickname: "はなこ".into(),
+        date: d(2026, 1, 1),
+        status,
+    };
+    use RegistrationStatus::*;
+    let before = vec![
+        reg(1, Active, None),
+        reg(2, Stopped, None),
+        reg(3, Completed, None),
+    ];
+    let (last, texts) = run(State::AskStage, &[Input::Unfollow], &before);
+    assert!(texts.is_empty(), "nobody to answer");
+    assert_eq!(last.state, State::Idle);
+    assert_eq!(
+        last.effect,
+        Some(Effect::Block(vec![
+            RegistrationId::new(1),
+            RegistrationId::new(2)
+        ])),
+        "a completed registration stays completed"
+    );
+
+    let blocked = vec![
+        reg(1, Blocked, Some(Active)),
+        reg(2, Blocked, Some(Stopped)),
+        reg(3, Completed, None),
+    ];
+    let (last, texts) = run(State::Idle, &[Input::Follow { unblocked: true }], &blocked);
+    assert_eq!(
+        last.effect,
+        Some(Effect::Unblock(vec![
+            (RegistrationId::new(1), Active),
+            (RegistrationId::new(2), Stopped)
+        ]))
+    );
+    assert!(texts[0].contains("おかえりなさい"));
+    assert!(
+        texts[0].contains("配信中") && texts[0].contains("停止"),
+        "{}",
+        texts[0]
+    );
 }

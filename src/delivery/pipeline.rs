@@ -5,7 +5,7 @@
 use super::plan::{Plan, RegInfo, render_items};
 use super::{CHUNK, RunSummary, Worker};
 use crate::content::ContentPack;
-use crate::domain::RegistrationStatus;
+use crate::domain::{RegistrationId, RegistrationStatus, UserId};
 use crate::line::{Halt, Message};
 use crate::store::{self, deliveries, deliveries::Outcome, deliveries::RecordedItem};
 use chrono::NaiveDate;
@@ -38,16 +38,17 @@ fn prepare(
     users: &mut HashMap<i64, String>,
 ) -> anyhow::Result<Ready> {
     if let std::collections::hash_map::Entry::Vacant(v) = users.entry(user_id) {
-        v.insert(store::users::line_user_id(conn, user_id)?);
+        v.insert(store::users::line_user_id(conn, UserId::new(user_id))?);
     }
     for it in items {
         if let std::collections::hash_map::Entry::Vacant(v) = regs.entry(it.registration_id)
-            && let Some(r) = store::registrations::get(conn, it.registration_id)?
+            && let Some(r) =
+                store::registrations::get(conn, RegistrationId::new(it.registration_id))?
         {
             v.insert(RegInfo {
-                nickname: r.nickname,
-                stage: r.stage,
-                date: r.date,
+                nickname: r.nickname.as_str().to_owned(),
+                stage: r.subject.stage(),
+                date: r.subject.date(),
             });
         }
     }
@@ -339,9 +340,9 @@ impl Worker {
                 let key = uuid::Uuid::parse_str(&row.retry_key).unwrap_or_else(|_| installation.delivery_key(row.user_id, date, row.seq));
                 let r = prepare(&tx, &pack, date, row.id, row.user_id, key, &items, &mut regs, &mut users)?;
                 // The reader left since it was planned: not sent.
-                let still_wanted = store::users::following(&tx, row.user_id)?
+                let still_wanted = store::users::following(&tx, UserId::new(row.user_id))?
                     && items.iter().any(|it| {
-                        store::registrations::get(&tx, it.registration_id)
+                        store::registrations::get(&tx, RegistrationId::new(it.registration_id))
                             .ok()
                             .flatten()
                             .is_some_and(|reg| reg.status == RegistrationStatus::Active)

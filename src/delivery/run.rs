@@ -3,7 +3,7 @@
 
 use super::plan::plan_day_for_all;
 use super::{RunError, RunSummary, Worker};
-use crate::domain::RegistrationStatus;
+use crate::domain::{RegistrationId, RegistrationStatus};
 use crate::store::{self, deliveries};
 use chrono::NaiveDate;
 use std::sync::Arc;
@@ -62,12 +62,13 @@ impl Worker {
                             deliveries::delivered(&tx, c.registration_id, &d, content)?
                         }
                     };
-                    let active = store::registrations::get(&tx, c.registration_id)?
-                        .is_some_and(|r| r.status == RegistrationStatus::Active);
+                    let active =
+                        store::registrations::get(&tx, RegistrationId::new(c.registration_id))?
+                            .is_some_and(|r| r.status == RegistrationStatus::Active);
                     if done && active {
                         store::registrations::set_status(
                             &tx,
-                            c.registration_id,
+                            RegistrationId::new(c.registration_id),
                             RegistrationStatus::Completed,
                             "programme end",
                             &now,

@@ -209,7 +209,7 @@ impl ReplySender {
         if claimed.is_empty() {
             return Ok(pass);
         }
-        let mut by_user: BTreeMap<i64, Vec<(OutboxItem, bool)>> = BTreeMap::new();
+        let mut by_user: BTreeMap<crate::domain::UserId, Vec<(OutboxItem, bool)>> = BTreeMap::new();
         for (item, as_reply) in claimed {
             by_user
                 .entry(item.user_id)

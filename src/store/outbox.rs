@@ -2,6 +2,7 @@
 //! claimed one by one by the reply sender, their outcomes committed as they come.
 
 use super::StoreError;
+use crate::domain::UserId;
 use crate::line::Message;
 use rusqlite::{Connection, params};
 
@@ -11,7 +12,7 @@ pub struct OutboxItem {
     /// Row id.
     pub id: i64,
     /// Internal user id.
-    pub user_id: i64,
+    pub user_id: UserId,
     /// Recipient.
     pub line_user_id: String,
     /// Reply token, when the batch answers an event that had one.
@@ -31,7 +32,7 @@ pub struct OutboxItem {
 /// Queues messages for a user; they are sent after the transaction commits.
 pub fn enqueue(
     conn: &Connection,
-    user_id: i64,
+    user_id: UserId,
     reply_token: Option<&str>,
     messages: &[Message],
     now: &str,
@@ -48,7 +49,7 @@ pub fn enqueue(
 }
 
 /// Batches queued for a user since `since` (RFC 3339): the per-reader limit counts them.
-pub fn queued_since(conn: &Connection, user_id: i64, since: &str) -> Result<i64, StoreError> {
+pub fn queued_since(conn: &Connection, user_id: UserId, since: &str) -> Result<i64, StoreError> {
     Ok(conn
         .prepare_cached("SELECT count(*) FROM outbox WHERE user_id = ?1 AND created_at >= ?2")?
         .query_row(params![user_id, since], |r| r.get(0))?)
@@ -77,7 +78,7 @@ pub fn claim_due(
     let rows = stmt.query_map(params![now_ms, limit as i64], |r| {
         Ok((
             r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
+            r.get::<_, UserId>(1)?,
             r.get::<_, String>(2)?,
             r.get::<_, Option<String>>(3)?,
             r.get::<_, i64>(4)?,

@@ -1,7 +1,7 @@
 //! Registrations, their readers and their status history.
 
 use super::StoreError;
-use crate::domain::{RegistrationStatus, Stage};
+use crate::domain::{Nickname, RegistrationId, RegistrationStatus, Stage, Subject, UserId};
 use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -9,17 +9,17 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Registration {
     /// Internal id.
-    pub id: i64,
+    pub id: RegistrationId,
     /// Owner's internal user id.
-    pub user_id: i64,
-    /// Pregnancy or child.
-    pub stage: Stage,
+    pub user_id: UserId,
+    /// The pregnancy or child it follows.
+    pub subject: Subject,
     /// How messages address the reader.
-    pub nickname: String,
-    /// Due date (pregnancy) or birthday (child).
-    pub date: NaiveDate,
+    pub nickname: Nickname,
     /// Delivery status.
     pub status: RegistrationStatus,
+    /// For a 解除 registration: the status it had before the block (restored on unblock).
+    pub before_block: Option<RegistrationStatus>,
     /// Asia/Tokyo date the current delivery run began.
     pub started_on: NaiveDate,
 }
@@ -38,40 +38,51 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Registration> {
         Stage::Pregnancy => r.get("due_date")?,
         Stage::Child => r.get("birthday")?,
     };
+    let status = RegistrationStatus::from_db(&status).unwrap_or(RegistrationStatus::Stopped);
+    let before_block = match status {
+        RegistrationStatus::Blocked => Some(
+            r.get::<_, Option<String>>("before_block")?
+                .as_deref()
+                .and_then(RegistrationStatus::from_db)
+                .unwrap_or(RegistrationStatus::Active),
+        ),
+        _ => None,
+    };
     Ok(Registration {
         id: r.get("id")?,
         user_id: r.get("user_id")?,
-        stage,
-        nickname: r.get("nickname")?,
-        date: parse_date(&date)?,
-        status: RegistrationStatus::from_db(&status).unwrap_or(RegistrationStatus::Stopped),
+        subject: Subject::new(stage, parse_date(&date)?),
+        // Parsed when it was registered.
+        nickname: Nickname::from_trusted(r.get("nickname")?),
+        status,
+        before_block,
         started_on: parse_date(&r.get::<_, String>("started_on")?)?,
     })
 }
 
-const COLUMNS: &str =
-    "r.id, r.user_id, r.stage, r.nickname, r.due_date, r.birthday, r.status, r.started_on";
+const COLUMNS: &str = "r.id, r.user_id, r.stage, r.nickname, r.due_date, r.birthday, r.status, r.started_on,
+     (SELECT h.from_status FROM registration_status_history h
+      WHERE h.registration_id = r.id AND h.to_status = 'blocked' ORDER BY h.id DESC LIMIT 1) AS before_block";
 
 /// Creates an active registration owned by `user_id`, with its first history entry.
 pub fn create(
     conn: &Connection,
-    user_id: i64,
-    stage: Stage,
-    nickname: &str,
-    date: NaiveDate,
+    user_id: UserId,
+    subject: Subject,
+    nickname: &Nickname,
     today: NaiveDate,
     now: &str,
-) -> Result<i64, StoreError> {
-    let (due, birthday) = match stage {
-        Stage::Pregnancy => (Some(date.to_string()), None),
-        Stage::Child => (None, Some(date.to_string())),
+) -> Result<RegistrationId, StoreError> {
+    let (due, birthday) = match subject {
+        Subject::Pregnancy { due_date } => (Some(due_date.to_string()), None),
+        Subject::Child { birthday } => (None, Some(birthday.to_string())),
     };
     conn.prepare_cached(
         "INSERT INTO registrations (user_id, stage, nickname, due_date, birthday, status, started_on, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7, ?7)",
     )?
-    .execute(params![user_id, stage.as_str(), nickname, due, birthday, today.to_string(), now])?;
-    let id = conn.last_insert_rowid();
+    .execute(params![user_id, subject.stage().as_str(), nickname.as_str(), due, birthday, today.to_string(), now])?;
+    let id = RegistrationId::new(conn.last_insert_rowid());
     conn.prepare_cached(
         "INSERT INTO registration_readers (registration_id, user_id, role, added_at) VALUES (?1, ?2, 'owner', ?3)",
     )?
@@ -89,7 +100,7 @@ pub fn create(
 
 fn record_history(
     conn: &Connection,
-    id: i64,
+    id: RegistrationId,
     from: Option<RegistrationStatus>,
     to: RegistrationStatus,
     reason: &str,
@@ -106,7 +117,7 @@ fn record_history(
 /// Changes a registration's status and records the change; a no-op if it already has it.
 pub fn set_status(
     conn: &Connection,
-    id: i64,
+    id: RegistrationId,
     to: RegistrationStatus,
     reason: &str,
     now: &str,
@@ -121,7 +132,7 @@ pub fn set_status(
 }
 
 /// One registration.
-pub fn get(conn: &Connection, id: i64) -> Result<Option<Registration>, StoreError> {
+pub fn get(conn: &Connection, id: RegistrationId) -> Result<Option<Registration>, StoreError> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM registrations r WHERE r.id = ?1"
@@ -131,7 +142,7 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Registration>, StoreErro
 }
 
 /// The registrations a user reads, oldest first.
-pub fn for_reader(conn: &Connection, user_id: i64) -> Result<Vec<Registration>, StoreError> {
+pub fn for_reader(conn: &Connection, user_id: UserId) -> Result<Vec<Registration>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM registrations r
          JOIN registration_readers rr ON rr.registration_id = r.id
@@ -143,99 +154,30 @@ pub fn for_reader(conn: &Connection, user_id: i64) -> Result<Vec<Registration>, 
     Ok(rows)
 }
 
-/// Moves every registration the user owns from one of `from` to `to`; returns their ids.
-fn move_owned(
+/// Moves a registration to a status (a no-op if it has it), recording why. Returns whether it
+/// moved.
+pub fn move_to(
     conn: &Connection,
-    user_id: i64,
-    from: &[RegistrationStatus],
+    id: RegistrationId,
     to: RegistrationStatus,
     reason: &str,
     now: &str,
-) -> Result<Vec<i64>, StoreError> {
-    let mut moved = Vec::new();
-    for r in owned(conn, user_id)? {
-        if from.contains(&r.status) {
-            set_status(conn, r.id, to, reason, now)?;
-            moved.push(r.id);
-        }
+) -> Result<bool, StoreError> {
+    let from = get(conn, id)?.ok_or(StoreError::NotFound)?.status;
+    if from == to {
+        return Ok(false);
     }
-    Ok(moved)
+    set_status(conn, id, to, reason, now)?;
+    Ok(true)
 }
 
-/// The reader blocked the account: every active or stopped registration they own becomes 解除.
-pub fn block_all(conn: &Connection, user_id: i64, now: &str) -> Result<usize, StoreError> {
-    use RegistrationStatus::*;
-    Ok(move_owned(conn, user_id, &[Active, Stopped], Blocked, "unfollow", now)?.len())
-}
-
-/// The reader unblocked: each 解除 registration goes back to the status it had before.
-pub fn unblock_all(conn: &Connection, user_id: i64, now: &str) -> Result<usize, StoreError> {
-    let mut n = 0;
-    for r in owned(conn, user_id)? {
-        if r.status != RegistrationStatus::Blocked {
-            continue;
-        }
-        let before: Option<String> = conn
-            .prepare_cached(
-                "SELECT from_status FROM registration_status_history
-                 WHERE registration_id = ?1 AND to_status = 'blocked' ORDER BY id DESC LIMIT 1",
-            )?
-            .query_row([r.id], |row| row.get(0))
-            .optional()?
-            .flatten();
-        let restored = before
-            .as_deref()
-            .and_then(RegistrationStatus::from_db)
-            .unwrap_or(RegistrationStatus::Active);
-        set_status(conn, r.id, restored, "follow (unblocked)", now)?;
-        n += 1;
-    }
-    Ok(n)
-}
-
-/// Stops (停止) every active registration the user owns.
-pub fn stop_all(conn: &Connection, user_id: i64, now: &str) -> Result<usize, StoreError> {
-    use RegistrationStatus::*;
-    Ok(move_owned(
-        conn,
-        user_id,
-        &[Active],
-        Stopped,
-        "stopped from the chat",
-        now,
-    )?
-    .len())
-}
-
-/// Resumes every stopped registration the user owns; delivery restarts from `today`.
-pub fn resume_all(
+/// Delivery of a resumed registration restarts from `today` (no burst of missed days).
+pub fn restart_on(
     conn: &Connection,
-    user_id: i64,
+    id: RegistrationId,
     today: NaiveDate,
-    now: &str,
-) -> Result<usize, StoreError> {
-    use RegistrationStatus::*;
-    let moved = move_owned(
-        conn,
-        user_id,
-        &[Stopped],
-        Active,
-        "resumed from the chat",
-        now,
-    )?;
-    for id in &moved {
-        conn.prepare_cached("UPDATE registrations SET started_on = ?2 WHERE id = ?1")?
-            .execute(params![id, today.to_string()])?;
-    }
-    Ok(moved.len())
-}
-
-fn owned(conn: &Connection, user_id: i64) -> Result<Vec<Registration>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM registrations r WHERE r.user_id = ?1 ORDER BY r.id"
-    ))?;
-    let rows = stmt
-        .query_map([user_id], from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE registrations SET started_on = ?2 WHERE id = ?1")?
+        .execute(params![id, today.to_string()])?;
+    Ok(())
 }

@@ -1,10 +1,16 @@
 //! LINE users and their conversation state.
 
 use super::StoreError;
+use crate::domain::{LineUserId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Finds or creates the user row for a LINE user id; returns the internal id.
-pub fn upsert(conn: &Connection, line_user_id: &str, now: &str) -> Result<i64, StoreError> {
+pub fn upsert(
+    conn: &Connection,
+    line_user_id: &LineUserId,
+    now: &str,
+) -> Result<UserId, StoreError> {
+    let line_user_id = line_user_id.as_str();
     conn.prepare_cached(
         "INSERT INTO line_users (line_user_id, following, created_at, updated_at)
          VALUES (?1, 1, ?2, ?2) ON CONFLICT(line_user_id) DO NOTHING",
@@ -18,7 +24,7 @@ pub fn upsert(conn: &Connection, line_user_id: &str, now: &str) -> Result<i64, S
 /// Records whether the reader follows the account (unfollow = blocked).
 pub fn set_following(
     conn: &Connection,
-    user_id: i64,
+    user_id: UserId,
     following: bool,
     now: &str,
 ) -> Result<(), StoreError> {
@@ -28,7 +34,7 @@ pub fn set_following(
 }
 
 /// The LINE user id of an internal user id.
-pub fn line_user_id(conn: &Connection, user_id: i64) -> Result<String, StoreError> {
+pub fn line_user_id(conn: &Connection, user_id: UserId) -> Result<String, StoreError> {
     conn.prepare_cached("SELECT line_user_id FROM line_users WHERE id = ?1")?
         .query_row([user_id], |r| r.get(0))
         .optional()?
@@ -36,7 +42,7 @@ pub fn line_user_id(conn: &Connection, user_id: i64) -> Result<String, StoreErro
 }
 
 /// Whether the user follows the account (has not blocked it).
-pub fn following(conn: &Connection, user_id: i64) -> Result<bool, StoreError> {
+pub fn following(conn: &Connection, user_id: UserId) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached("SELECT following FROM line_users WHERE id = ?1")?
         .query_row([user_id], |r| r.get(0))
@@ -45,7 +51,7 @@ pub fn following(conn: &Connection, user_id: i64) -> Result<bool, StoreError> {
 }
 
 /// The stored conversation state (JSON), if any.
-pub fn conversation(conn: &Connection, user_id: i64) -> Result<Option<String>, StoreError> {
+pub fn conversation(conn: &Connection, user_id: UserId) -> Result<Option<String>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT state FROM conversations WHERE user_id = ?1")?
         .query_row([user_id], |r| r.get(0))
@@ -55,7 +61,7 @@ pub fn conversation(conn: &Connection, user_id: i64) -> Result<Option<String>, S
 /// Saves the conversation state (JSON).
 pub fn save_conversation(
     conn: &Connection,
-    user_id: i64,
+    user_id: UserId,
     state: &str,
     now: &str,
 ) -> Result<(), StoreError> {
