@@ -5,6 +5,7 @@
 pub mod deliveries;
 pub mod events;
 mod inbox;
+pub mod leases;
 pub mod outbox;
 pub mod registrations;
 pub mod users;
@@ -40,6 +41,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0002_deliveries",
         include_str!("../../migrations/0002_deliveries.sql"),
+    ),
+    (
+        "0006_leases",
+        include_str!("../../migrations/0006_leases.sql"),
     ),
 ];
 

@@ -1,0 +1,333 @@
+//! Process leases: a job that only one process may run at a time (the public `serve`, the
+//! daily delivery runner) holds a named row in `process_leases` and renews it while it runs.
+//! A lease whose expiry has passed belongs to nobody, so a crashed process is taken over once
+//! its lease runs out. Expiry is wall-clock time (like the push leases in `deliveries.rs`):
+//! leases are between processes and must not follow a test or sandbox clock.
+
+use super::StoreError;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::fmt;
+use std::time::Duration;
+
+/// Who holds a lease: a random id per process instance, with its pid and host for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// Random (uuid v4): tells two instances apart even with the same pid on two hosts.
+    pub id: String,
+    /// The process id.
+    pub pid: u32,
+    /// The host name, or "unknown".
+    pub host: String,
+}
+
+impl Holder {
+    /// A new holder identity for this process instance.
+    pub fn new() -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            pid: std::process::id(),
+            host: hostname(),
+        }
+    }
+}
+
+impl Default for Holder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The host name as the kernel knows it; only for messages to the operator.
+fn hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The lease was taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acquired {
+    /// Wall-clock unix ms until which it is ours unless renewed.
+    pub expires_ms: i64,
+    /// An expired lease of another holder that was taken over (it crashed or hung).
+    pub took_over: Option<Held>,
+}
+
+/// A lease held by someone else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// The holder's random id.
+    pub holder: String,
+    /// The holder's process id, if recorded.
+    pub pid: Option<i64>,
+    /// The holder's host, if recorded.
+    pub host: Option<String>,
+    /// When the holder took it (RFC 3339 UTC), if recorded.
+    pub since: Option<String>,
+    /// Wall-clock unix ms until which it is held unless renewed.
+    pub expires_ms: i64,
+}
+
+impl fmt::Display for Held {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.pid {
+            Some(pid) => write!(f, "process {pid}")?,
+            None => write!(f, "process {}", self.holder)?,
+        }
+        write!(
+            f,
+            " on {}",
+            self.host.as_deref().unwrap_or("an unknown host")
+        )?;
+        if let Some(since) = &self.since {
+            write!(f, " since {since}")?;
+        }
+        match DateTime::<Utc>::from_timestamp_millis(self.expires_ms) {
+            Some(t) => write!(f, " (lease until {})", super::ts(t)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Why a lease was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum AcquireError {
+    /// Another live process holds it.
+    #[error("held by {0}")]
+    Held(Held),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for AcquireError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn ttl_ms(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+/// Takes the lease `name` for `holder` for `ttl`: free, expired or already ours.
+pub fn acquire(
+    conn: &Connection,
+    name: &str,
+    holder: &Holder,
+    ttl: Duration,
+) -> Result<Acquired, AcquireError> {
+    acquire_at(conn, name, holder, ttl, wall_ms())
+}
+
+fn acquire_at(
+    conn: &Connection,
+    name: &str,
+    holder: &Holder,
+    ttl: Duration,
+    now_ms: i64,
+) -> Result<Acquired, AcquireError> {
+    // IMMEDIATE: the read and the write below are one decision no other process can split.
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let current = read(&tx, name)?;
+    let expires_ms = now_ms.saturating_add(ttl_ms(ttl));
+    let ours = current.as_ref().is_some_and(|c| c.holder == holder.id);
+    let took_over = match current {
+        Some(c) if c.holder != holder.id && c.expires_ms > now_ms => {
+            return Err(AcquireError::Held(c));
+        }
+        Some(c) if !ours => Some(c),
+        _ => None,
+    };
+    // Ours already: keep when we took it (NULL keeps the stored value below).
+    let since = (!ours)
+        .then(|| DateTime::<Utc>::from_timestamp_millis(now_ms).map(super::ts))
+        .flatten();
+    tx.execute(
+        "INSERT INTO process_leases (name, holder, pid, host, acquired_at, expires_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, pid = excluded.pid,
+           host = excluded.host, acquired_at = COALESCE(?5, process_leases.acquired_at),
+           expires_ms = excluded.expires_ms",
+        params![name, holder.id, holder.pid, holder.host, since, expires_ms],
+    )?;
+    tx.commit()?;
+    Ok(Acquired {
+        expires_ms,
+        took_over,
+    })
+}
+
+/// Extends a lease `holder` holds by `ttl` from now; false if it is no longer theirs (taken
+/// over after it expired, or released).
+pub fn renew(
+    conn: &Connection,
+    name: &str,
+    holder: &Holder,
+    ttl: Duration,
+) -> Result<bool, StoreError> {
+    renew_at(conn, name, holder, ttl, wall_ms())
+}
+
+fn renew_at(
+    conn: &Connection,
+    name: &str,
+    holder: &Holder,
+    ttl: Duration,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE process_leases SET expires_ms = ?3 WHERE name = ?1 AND holder = ?2",
+        )?
+        .execute(params![name, holder.id, now_ms.saturating_add(ttl_ms(ttl))])?;
+    Ok(n == 1)
+}
+
+/// Gives a lease up, if `holder` still holds it.
+pub fn release(conn: &Connection, name: &str, holder: &Holder) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM process_leases WHERE name = ?1 AND holder = ?2")?
+        .execute(params![name, holder.id])?;
+    Ok(())
+}
+
+/// Who holds `name` now, if anyone (expired leases included: their `expires_ms` says so).
+pub fn current(conn: &Connection, name: &str) -> Result<Option<Held>, StoreError> {
+    Ok(read(conn, name)?)
+}
+
+fn read(conn: &Connection, name: &str) -> rusqlite::Result<Option<Held>> {
+    conn.prepare_cached(
+        "SELECT holder, pid, host, acquired_at, expires_ms FROM process_leases WHERE name = ?1",
+    )?
+    .query_row([name], |r| {
+        Ok(Held {
+            holder: r.get(0)?,
+            pid: r.get(1)?,
+            host: r.get(2)?,
+            since: r.get(3)?,
+            expires_ms: r.get(4)?,
+        })
+    })
+    .optional()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(30);
+
+    fn two_connections() -> (tempfile::TempDir, Connection, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("y.db");
+        let a = crate::store::open_and_migrate(&path).unwrap();
+        let b = crate::store::connect(&path).unwrap();
+        (dir, a, b)
+    }
+
+    fn holder(pid: u32, host: &str) -> Holder {
+        Holder {
+            id: uuid::Uuid::new_v4().to_string(),
+            pid,
+            host: host.into(),
+        }
+    }
+
+    #[test]
+    fn a_live_lease_is_refused_to_another_holder_and_names_who_holds_it() {
+        let (_dir, a, b) = two_connections();
+        let (one, two) = (holder(111, "host-a"), holder(222, "host-b"));
+        let got = acquire_at(&a, "serve", &one, TTL, 1_000_000).unwrap();
+        assert_eq!(got.took_over, None);
+        assert_eq!(got.expires_ms, 1_000_000 + 30_000);
+
+        match acquire_at(&b, "serve", &two, TTL, 1_000_000 + 29_999) {
+            Err(AcquireError::Held(h)) => {
+                assert_eq!(h.holder, one.id);
+                assert_eq!(h.pid, Some(111));
+                assert_eq!(h.host.as_deref(), Some("host-a"));
+                assert_eq!(h.since.as_deref(), Some("1970-01-01T00:16:40.000Z"));
+                let msg = h.to_string();
+                assert!(msg.contains("process 111 on host-a since 1970-01-01T00:16:40.000Z"));
+            }
+            other => panic!("expected Held, got {other:?}"),
+        }
+        // Other names are independent.
+        acquire_at(&b, "delivery", &two, TTL, 1_000_000).unwrap();
+    }
+
+    #[test]
+    fn the_holder_may_acquire_again_and_keeps_its_since() {
+        let (_dir, a, _b) = two_connections();
+        let one = holder(1, "h");
+        acquire_at(&a, "serve", &one, TTL, 5_000).unwrap();
+        let again = acquire_at(&a, "serve", &one, TTL, 9_000).unwrap();
+        assert_eq!(again.expires_ms, 39_000);
+        let now = current(&a, "serve").unwrap().unwrap();
+        assert_eq!(now.since.as_deref(), Some("1970-01-01T00:00:05.000Z"));
+    }
+
+    #[test]
+    fn an_expired_lease_is_taken_over() {
+        let (_dir, a, b) = two_connections();
+        let (one, two) = (holder(1, "a"), holder(2, "b"));
+        acquire_at(&a, "serve", &one, TTL, 0).unwrap();
+        let got = acquire_at(&b, "serve", &two, TTL, 30_000).unwrap();
+        assert_eq!(got.took_over.map(|h| h.holder), Some(one.id.clone()));
+        let now = current(&a, "serve").unwrap().unwrap();
+        assert_eq!((now.holder, now.pid), (two.id.clone(), Some(2)));
+        assert_eq!(now.since.as_deref(), Some("1970-01-01T00:00:30.000Z"));
+
+        // The former holder learns it lost the lease and cannot release the new holder's.
+        assert!(!renew_at(&a, "serve", &one, TTL, 31_000).unwrap());
+        release(&a, "serve", &one).unwrap();
+        assert_eq!(current(&b, "serve").unwrap().unwrap().holder, two.id);
+    }
+
+    #[test]
+    fn renewing_keeps_it_from_expiring() {
+        let (_dir, a, b) = two_connections();
+        let (one, two) = (holder(1, "a"), holder(2, "b"));
+        acquire_at(&a, "serve", &one, TTL, 0).unwrap();
+        assert!(renew_at(&a, "serve", &one, TTL, 20_000).unwrap());
+        assert!(matches!(
+            acquire_at(&b, "serve", &two, TTL, 40_000),
+            Err(AcquireError::Held(_))
+        ));
+        acquire_at(&b, "serve", &two, TTL, 50_000).unwrap();
+    }
+
+    #[test]
+    fn a_released_lease_is_free_at_once() {
+        let (_dir, a, b) = two_connections();
+        let (one, two) = (holder(1, "a"), holder(2, "b"));
+        acquire(&a, "serve", &one, TTL).unwrap();
+        release(&a, "serve", &one).unwrap();
+        assert_eq!(current(&a, "serve").unwrap(), None);
+        let got = acquire(&b, "serve", &two, TTL).unwrap();
+        assert_eq!(got.took_over, None);
+        assert!(!renew(&a, "serve", &one, TTL).unwrap());
+        assert!(renew(&b, "serve", &two, TTL).unwrap());
+    }
+
+    #[test]
+    fn a_new_holder_is_this_process() {
+        let (h1, h2) = (Holder::new(), Holder::new());
+        assert_eq!(h1.pid, std::process::id());
+        assert!(!h1.host.is_empty());
+        assert_ne!(h1.id, h2.id, "each instance is its own holder");
+    }
+}
