@@ -93,11 +93,23 @@ impl Processor {
         }
     }
 
-    /// Runs until `stop` turns true, waking on `wake` or every second.
-    pub async fn run(self, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    /// Runs until `stop` turns true, waking on `wake` or every second; reports each pass to
+    /// `health`.
+    pub async fn run(
+        self,
+        wake: Arc<Notify>,
+        mut stop: watch::Receiver<bool>,
+        health: crate::health::Health,
+    ) {
         loop {
-            if let Err(e) = self.run_once().await {
-                tracing::error!(error = %e, "event processing failed; will retry");
+            match self.run_once().await {
+                Ok(_) => {
+                    // Until the outbox has its own sender, a pass sends the replies too.
+                    let at = std::time::Instant::now();
+                    health.processor_ran(at);
+                    health.sender_ran(at);
+                }
+                Err(e) => tracing::error!(error = %e, "event processing failed; will retry"),
             }
             if *stop.borrow() {
                 return;

@@ -42,6 +42,7 @@ pub fn settings_for(double: &LineDouble, db_path: PathBuf) -> Settings {
         push_rate: 1_950,
         push_concurrency: 16,
         catch_up_days: 0,
+        limits: Default::default(),
     }
 }
 
