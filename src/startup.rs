@@ -41,6 +41,7 @@ pub struct Application {
     worker: Option<JoinHandle<()>>,
     stop: watch::Sender<bool>,
     lease: ServeLease,
+    health: Health,
 }
 
 /// What `Application::start` started, before the lease joins it.
@@ -50,6 +51,7 @@ struct Running {
     processor: JoinHandle<()>,
     worker: Option<JoinHandle<()>>,
     stop: watch::Sender<bool>,
+    health: Health,
 }
 
 /// This process's hold on the database's `serve` lease, renewed by a small task.
@@ -258,6 +260,7 @@ impl Application {
                     processor: running.processor,
                     worker: running.worker,
                     stop: running.stop,
+                    health: running.health,
                     lease,
                 })
             }
@@ -304,7 +307,7 @@ impl Application {
             inbox,
             clock,
             wake_processor: wake,
-            health,
+            health: health.clone(),
             push_time: settings.push_time,
             body_timeout: settings.limits.request_timeout,
         });
@@ -333,12 +336,18 @@ impl Application {
             processor,
             worker,
             stop,
+            health,
         })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// What `/healthz` reports from; the send engine reports LINE problems into it.
+    pub fn health(&self) -> Health {
+        self.health.clone()
     }
 
     /// A handle that stops the server gracefully (as SIGTERM does).
