@@ -218,14 +218,22 @@ impl Health {
     async fn probe_database(&self, due: Option<NaiveDate>) -> (Result<(), String>, Option<bool>) {
         let inner = self.inner.clone();
         let probe = tokio::task::spawn_blocking(move || {
-            // A probe still waiting from an earlier request says enough.
-            let Ok(mut guard) = inner.probe.try_lock() else {
-                return (
-                    Err(
-                        "not writable: an earlier probe is still waiting for the write lock".into(),
-                    ),
-                    None,
-                );
+            // Concurrent checks take turns; a probe still waiting after a whole probe's time
+            // says enough (and no thread queues behind it for long).
+            let give_up = Instant::now() + DB_PROBE_WAIT;
+            let mut guard = loop {
+                match inner.probe.try_lock() {
+                    Ok(guard) => break guard,
+                    Err(std::sync::TryLockError::Poisoned(p)) => break p.into_inner(),
+                    Err(std::sync::TryLockError::WouldBlock) if Instant::now() < give_up => {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(std::sync::TryLockError::WouldBlock) => {
+                        let why =
+                            "not writable: an earlier probe is still waiting for the write lock";
+                        return (Err(why.into()), None);
+                    }
+                }
             };
             let Some(conn) = guard.as_mut() else {
                 return (Err("no database connection for the probe".into()), None);
@@ -243,13 +251,13 @@ impl Health {
             });
             (writable, run)
         });
-        match tokio::time::timeout(DB_PROBE_WAIT * 2, probe).await {
+        match tokio::time::timeout(DB_PROBE_WAIT * 3, probe).await {
             Ok(Ok(verdict)) => verdict,
             Ok(Err(_)) => (Err("the write probe failed to run".into()), None),
             Err(_) => (
                 Err(format!(
                     "not writable: no write lock within {} s",
-                    (DB_PROBE_WAIT * 2).as_secs()
+                    (DB_PROBE_WAIT * 3).as_secs()
                 )),
                 None,
             ),
