@@ -77,8 +77,19 @@ impl ServeLease {
                     }
                     Ok(conn)
                 }
+                // Its process is gone (killed, crashed): no need to wait for the expiry.
+                Err(leases::AcquireError::Held(held))
+                    if leases::holder_is_gone(&held, &h)
+                        && leases::take_over(&conn, SERVE_LEASE, &held, &h, SERVE_LEASE_TTL)? =>
+                {
+                    tracing::warn!(
+                        pid = held.pid,
+                        "took over the serve lease of a process on this host that no longer exists"
+                    );
+                    Ok(conn)
+                }
                 Err(leases::AcquireError::Held(held)) => anyhow::bail!(
-                    "another yorisoi serve is running on the database {}: {held}; stop it first (a crashed one is taken over {} s after its last renewal)",
+                    "another yorisoi serve is running on the database {}: {held}; stop it first (one that stopped answering is taken over {} s after its last renewal)",
                     p.display(),
                     SERVE_LEASE_TTL.as_secs()
                 ),

@@ -559,3 +559,66 @@ async fn slow_clients_are_cut_off_and_webhooks_still_work_meanwhile() {
     }
     app.stop().await;
 }
+
+/// Waits until `serve` on `port` answers its health check.
+async fn wait_healthy(port: u16, child: &mut std::process::Child) {
+    let started = Instant::now();
+    loop {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await
+            && r.status() == 200
+        {
+            return;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "serve exited instead of starting"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "serve never became healthy"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_serve_killed_with_sigkill_is_replaced_at_once_on_the_same_host() {
+    let double = LineDouble::start(DoubleConfig::default(), "127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(&double, dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut first = serve_command(&s)
+        .env("YORISOI_LISTEN", &listen)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_healthy(port, &mut first).await;
+    first.kill().unwrap(); // SIGKILL: no release
+    first.wait().unwrap();
+    assert_eq!(count(&s.database, "SELECT count(*) FROM process_leases"), 1);
+
+    // Its lease has not expired, but its process is gone: the next one starts without waiting.
+    let mut second = serve_command(&s)
+        .env("YORISOI_LISTEN", &listen)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let restarted = Instant::now();
+    wait_healthy(port, &mut second).await;
+    assert!(
+        restarted.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        restarted.elapsed()
+    );
+    let holder_pid = count(&s.database, "SELECT pid FROM process_leases");
+    assert_eq!(holder_pid, i64::from(second.id()));
+    second.kill().unwrap();
+    second.wait().unwrap();
+}
