@@ -142,10 +142,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = Settings::load(cli.config.as_deref())?;
             tracing::info!(?settings, "starting");
             let clock: SharedClock = Arc::new(SystemClock);
-            runtime()?.block_on(async move {
+            let rt = runtime()?;
+            let result = rt.block_on(async move {
                 let app = Application::build(settings, clock).await?;
                 app.run_until_stopped().await
-            })?;
+            });
+            // Dropping a runtime waits for blocking database calls without bound; the shutdown
+            // is bounded in `run_until_stopped`, and what is cut off here was not committed.
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            result?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Push {

@@ -96,6 +96,31 @@ pub struct Settings {
     /// Days after a reader's last registration ended (blocked or completed) before their
     /// personal data is anonymised.
     pub retention_days: u32,
+    /// Limits of the public listener.
+    pub limits: ListenerLimits,
+}
+
+/// Limits of the public listener, so slow or idle clients cannot hold it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// Open connections at most, across all workers; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers, and then its whole body.
+    pub request_timeout: Duration,
+    /// How long an idle keep-alive connection is kept open.
+    pub keep_alive: Duration,
+}
+
+impl Default for ListenerLimits {
+    /// A small server behind a proxy: LINE sends one webhook request at a time per channel
+    /// and well under a few hundred at once; the proxy reuses connections.
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            request_timeout: Duration::from_secs(5),
+            keep_alive: Duration::from_secs(15),
+        }
+    }
 }
 
 /// A configuration problem, naming the setting.
@@ -142,6 +167,9 @@ struct FileSettings {
     yorisoi_catch_up_days: Option<u32>,
     yorisoi_quota_reserve: Option<String>,
     yorisoi_retention_days: Option<u32>,
+    yorisoi_max_connections: Option<usize>,
+    yorisoi_request_timeout_ms: Option<u64>,
+    yorisoi_keep_alive_s: Option<u64>,
 }
 
 impl FileSettings {
@@ -183,6 +211,18 @@ impl FileSettings {
             "YORISOI_RETENTION_DAYS",
             self.yorisoi_retention_days.map(|v| v.to_string()),
         );
+        put(
+            "YORISOI_MAX_CONNECTIONS",
+            self.yorisoi_max_connections.map(|v| v.to_string()),
+        );
+        put(
+            "YORISOI_REQUEST_TIMEOUT_MS",
+            self.yorisoi_request_timeout_ms.map(|v| v.to_string()),
+        );
+        put(
+            "YORISOI_KEEP_ALIVE_S",
+            self.yorisoi_keep_alive_s.map(|v| v.to_string()),
+        );
         m
     }
 }
@@ -204,6 +244,9 @@ const KEYS: &[&str] = &[
     "YORISOI_CATCH_UP_DAYS",
     "YORISOI_QUOTA_RESERVE",
     "YORISOI_RETENTION_DAYS",
+    "YORISOI_MAX_CONNECTIONS",
+    "YORISOI_REQUEST_TIMEOUT_MS",
+    "YORISOI_KEEP_ALIVE_S",
 ];
 
 impl Settings {
@@ -301,7 +344,54 @@ impl Settings {
         )?
         .max(1);
 
+        let defaults = ListenerLimits::default();
+        let max_connections = number(
+            "YORISOI_MAX_CONNECTIONS",
+            get("YORISOI_MAX_CONNECTIONS"),
+            defaults.max_connections,
+        )?;
+        let request_timeout_ms = number(
+            "YORISOI_REQUEST_TIMEOUT_MS",
+            get("YORISOI_REQUEST_TIMEOUT_MS"),
+            defaults.request_timeout.as_millis() as u64,
+        )?;
+        let keep_alive_s = number(
+            "YORISOI_KEEP_ALIVE_S",
+            get("YORISOI_KEEP_ALIVE_S"),
+            defaults.keep_alive.as_secs(),
+        )?;
+        for (name, ok, why) in [
+            (
+                "YORISOI_MAX_CONNECTIONS",
+                max_connections >= 1,
+                "must be at least 1",
+            ),
+            (
+                "YORISOI_REQUEST_TIMEOUT_MS",
+                (100..=60_000).contains(&request_timeout_ms),
+                "must be between 100 and 60000 (LINE waits at most a few seconds)",
+            ),
+            (
+                "YORISOI_KEEP_ALIVE_S",
+                keep_alive_s <= 3600,
+                "must be at most 3600",
+            ),
+        ] {
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: why.into(),
+                });
+            }
+        }
+        let limits = ListenerLimits {
+            max_connections,
+            request_timeout: Duration::from_millis(request_timeout_ms),
+            keep_alive: Duration::from_secs(keep_alive_s),
+        };
+
         Ok(Settings {
+            limits,
             channel_secret: Secret::new(get("LINE_CHANNEL_SECRET").unwrap_or_default()),
             channel_access_token: Secret::new(get("LINE_CHANNEL_ACCESS_TOKEN").unwrap_or_default()),
             line_api_base: url("LINE_API_BASE", "https://api.line.me")?,
@@ -434,6 +524,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.limits, ListenerLimits::default());
         assert_eq!(
             s.push_time,
             PushTime::At(NaiveTime::from_hms_opt(9, 0, 0).unwrap())
@@ -471,6 +562,9 @@ mod tests {
             ("YORISOI_LISTEN", "localhost"),
             ("LINE_API_BASE", "ftp://x"),
             ("YORISOI_PUSH_RATE", "fast"),
+            ("YORISOI_MAX_CONNECTIONS", "0"),
+            ("YORISOI_REQUEST_TIMEOUT_MS", "7"),
+            ("YORISOI_KEEP_ALIVE_S", "forever"),
         ] {
             let mut e = env(&base);
             e.insert(key.into(), value.into());

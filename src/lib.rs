@@ -8,6 +8,8 @@ pub mod content;
 pub mod conversation;
 pub mod delivery;
 pub mod domain;
+pub mod health;
+pub mod http;
 pub mod line;
 pub mod line_double;
 pub mod processor;

@@ -86,11 +86,18 @@ impl Processor {
         }
     }
 
-    /// Runs until `stop` turns true, waking on `wake` or every second.
-    pub async fn run(self, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    /// Runs until `stop` turns true, waking on `wake` or every second; reports each pass to
+    /// `health`.
+    pub async fn run(
+        self,
+        wake: Arc<Notify>,
+        mut stop: watch::Receiver<bool>,
+        health: crate::health::Health,
+    ) {
         loop {
-            if let Err(e) = self.run_once().await {
-                tracing::error!(error = %e, "event processing failed; will retry");
+            match self.run_once().await {
+                Ok(_) => health.processor_ran(std::time::Instant::now()),
+                Err(e) => tracing::error!(error = %e, "event processing failed; will retry"),
             }
             if *stop.borrow() {
                 return;

@@ -2,41 +2,223 @@
 //! processor and the daily delivery worker.
 
 use crate::clock::SharedClock;
-use crate::config::{PushTime, Secret, Settings};
-use crate::content::ContentPack;
+use crate::config::{PushTime, Settings};
+use crate::content::{self, ContentPack};
 use crate::conversation::ServiceInfo;
 use crate::delivery;
+use crate::health::Health;
+use crate::http::{self, AppState};
 use crate::line::{LineClient, LineClientConfig, RetryPolicy};
 use crate::processor::Processor;
 use crate::send::ReplySender;
-use crate::store::{self, Inbox};
-use crate::webhook;
+use crate::store::{self, Inbox, leases};
 use actix_web::dev::Server;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpServer, web};
+use rusqlite::Connection;
 use std::net::TcpListener;
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
 
-/// Shared by the HTTP handlers.
-pub struct AppState {
-    /// Webhook signature key.
-    pub channel_secret: Secret,
-    /// Where webhook events are committed.
-    pub inbox: Inbox,
-    /// The clock.
-    pub clock: SharedClock,
-    /// Wakes the processor when new events are stored.
-    pub wake_processor: Arc<Notify>,
-}
+/// The lease that keeps a second `serve` off the same database.
+const SERVE_LEASE: &str = "serve";
+/// A `serve` that stopped renewing (crashed elsewhere, or hung) is taken over this long after
+/// its last renewal.
+const SERVE_LEASE_TTL: Duration = Duration::from_secs(30);
+/// How often the lease is renewed: several tries fit in one TTL.
+const SERVE_LEASE_RENEW: Duration = Duration::from_secs(5);
+/// How long in-flight requests may take once a stop is asked for (actix's graceful stop).
+const HTTP_SHUTDOWN: Duration = Duration::from_secs(3);
+/// How long the background tasks get to finish their step once the listener has stopped.
+/// With `HTTP_SHUTDOWN`, the lease release (≤ 1 s) and the runtime's own stop (≤ 1 s, in
+/// `cli.rs`): at most 9 s, within a container runtime's 10 s, whatever LINE does.
+const BACKGROUND_SHUTDOWN: Duration = Duration::from_secs(4);
 
 /// The running service.
 pub struct Application {
     port: u16,
     server: Server,
-    processor: tokio::task::JoinHandle<()>,
-    sender: tokio::task::JoinHandle<()>,
-    worker: Option<tokio::task::JoinHandle<()>>,
+    processor: JoinHandle<()>,
+    sender: JoinHandle<()>,
+    worker: Option<JoinHandle<()>>,
     stop: watch::Sender<bool>,
+    lease: ServeLease,
+    health: Health,
+}
+
+/// What `Application::start` started, before the lease joins it.
+struct Running {
+    port: u16,
+    server: Server,
+    processor: JoinHandle<()>,
+    sender: JoinHandle<()>,
+    worker: Option<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+    health: Health,
+}
+
+/// This process's hold on the database's `serve` lease, renewed by a small task.
+struct ServeLease {
+    conn: Arc<Mutex<Connection>>,
+    holder: leases::Holder,
+    renewer: Option<JoinHandle<()>>,
+}
+
+impl ServeLease {
+    /// Takes the lease or says, in one line, who holds it.
+    async fn acquire(path: &Path) -> anyhow::Result<Self> {
+        let holder = leases::Holder::new();
+        let (p, h) = (path.to_owned(), holder.clone());
+        let conn = tokio::task::spawn_blocking(move || -> anyhow::Result<Connection> {
+            let conn = store::connect(&p)?;
+            // Renewal and release must answer quickly, not queue behind a long writer.
+            conn.busy_timeout(Duration::from_secs(2))?;
+            match leases::acquire(&conn, SERVE_LEASE, &h, SERVE_LEASE_TTL) {
+                Ok(got) => {
+                    if let Some(old) = got.took_over {
+                        tracing::warn!(pid = old.pid, "took over the serve lease of a process that stopped renewing it");
+                    }
+                    Ok(conn)
+                }
+                // Its process is gone (killed, crashed): no need to wait for the expiry.
+                Err(leases::AcquireError::Held(held))
+                    if leases::holder_is_gone(&held, &h)
+                        && leases::take_over(&conn, SERVE_LEASE, &held, &h, SERVE_LEASE_TTL)? =>
+                {
+                    tracing::warn!(
+                        pid = held.pid,
+                        "took over the serve lease of a process on this host that no longer exists"
+                    );
+                    Ok(conn)
+                }
+                Err(leases::AcquireError::Held(held)) => anyhow::bail!(
+                    "another yorisoi serve is running on the database {}: {held}; stop it first (one that stopped answering is taken over {} s after its last renewal)",
+                    p.display(),
+                    SERVE_LEASE_TTL.as_secs()
+                ),
+                Err(leases::AcquireError::Store(e)) => anyhow::bail!(
+                    "cannot take the serve lease on the database {}: {e}",
+                    p.display()
+                ),
+            }
+        })
+        .await??;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            holder,
+            renewer: None,
+        })
+    }
+
+    fn start_renewing(&mut self) {
+        let (conn, holder) = (self.conn.clone(), self.holder.clone());
+        self.renewer = Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SERVE_LEASE_RENEW);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let (conn, holder) = (conn.clone(), holder.clone());
+                let renewed = tokio::task::spawn_blocking(move || {
+                    let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+                    match leases::renew(&conn, SERVE_LEASE, &holder, SERVE_LEASE_TTL)? {
+                        true => Ok(true),
+                        // Lost (this process stalled past the TTL): take it back if free.
+                        false => leases::acquire(&conn, SERVE_LEASE, &holder, SERVE_LEASE_TTL)
+                            .map(|_| false),
+                    }
+                })
+                .await;
+                match renewed {
+                    Ok(Ok(true)) => {}
+                    Ok(Ok(false)) => tracing::warn!("the serve lease had expired; taken again"),
+                    Ok(Err(leases::AcquireError::Held(held))) => tracing::error!(
+                        pid = held.pid,
+                        "another serve took over this database after this process stalled; stop one of them"
+                    ),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "could not renew the serve lease; will retry")
+                    }
+                    Err(_) => tracing::warn!("the serve lease renewal did not run; will retry"),
+                }
+            }
+        }));
+    }
+
+    /// Stops renewing, logs what is left to send, and releases the lease.
+    async fn release(mut self) {
+        if let Some(r) = self.renewer.take() {
+            r.abort();
+        }
+        let (conn, holder) = (self.conn.clone(), self.holder.clone());
+        let release = tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+            // Both counts read partial indexes: quick however large the tables. Planned pushes
+            // are not counted (no such index); the delivery run resumes them by date.
+            let left: rusqlite::Result<(i64, i64)> = conn.query_row(
+                "SELECT (SELECT count(*) FROM webhook_events WHERE processed_at IS NULL),
+                        (SELECT count(*) FROM outbox WHERE status = 'pending')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            );
+            if let Ok((events, replies)) = left {
+                tracing::info!(
+                    events,
+                    replies,
+                    "left for after the restart (recorded, not lost)"
+                );
+            }
+            leases::release(&conn, SERVE_LEASE, &holder)
+        });
+        match tokio::time::timeout(Duration::from_secs(1), release).await {
+            Ok(Ok(Ok(()))) => {}
+            // The lease expires by itself: the next start waits at most its TTL.
+            _ => tracing::warn!(
+                ttl_s = SERVE_LEASE_TTL.as_secs(),
+                "could not release the serve lease; it expires by itself"
+            ),
+        }
+    }
+}
+
+/// Checks the content pack as `yorisoi content check` does and loads it; refuses a pack with
+/// errors in one message naming the folder and the first problems.
+fn load_content(dir: &Path) -> anyhow::Result<ContentPack> {
+    const SHOWN: usize = 3;
+    let report = content::check::check(dir);
+    if report.has_errors() {
+        let errors: Vec<String> = report
+            .diagnostics
+            .iter()
+            .filter(|d| d.level == "error")
+            .map(|d| match (&d.file, d.line) {
+                (Some(f), Some(l)) => format!("{f}:{l}: {}", d.message),
+                (Some(f), None) => format!("{f}: {}", d.message),
+                _ => d.message.clone(),
+            })
+            .collect();
+        let more = match errors.len().saturating_sub(SHOWN) {
+            0 => String::new(),
+            n => format!("; and {n} more"),
+        };
+        anyhow::bail!(
+            "the content pack in {} has {} error(s): {}{more} (see `yorisoi content check --dir {}`)",
+            dir.display(),
+            errors.len(),
+            errors[..errors.len().min(SHOWN)]
+                .join("; ")
+                .replace('\n', " "),
+            dir.display()
+        );
+    }
+    ContentPack::load(dir).map_err(|e| {
+        anyhow::anyhow!(
+            "the content pack in {} cannot be loaded: {}",
+            dir.display(),
+            e.to_string().replace('\n', "; ")
+        )
+    })
 }
 
 /// Builds the LINE client from settings.
@@ -78,32 +260,50 @@ pub fn service_info(pack: Option<&ContentPack>, settings: &Settings) -> ServiceI
     }
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
-}
-
-async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(serde_json::json!({ "message": "not found" }))
-}
-
 impl Application {
-    /// Opens the database (applying migrations), binds the listener and starts the background
-    /// tasks. Port 0 binds a free port (tests).
+    /// Opens the database (applying migrations), takes the `serve` lease, checks and loads the
+    /// content pack, binds the listener and starts the background tasks. Port 0 binds a free
+    /// port (tests). Each refusal is one line naming the file or folder at fault.
     pub async fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         let db_path = settings.database.clone();
         tokio::task::spawn_blocking(move || store::open_and_migrate(&db_path).map(drop)).await??;
-        let pack = match ContentPack::load(&settings.content_dir) {
-            Ok(p) => Some(Arc::new(p)),
-            Err(e) => {
-                tracing::warn!(dir = %settings.content_dir.display(), error = %e, "content pack not loaded: daily delivery is off until it loads");
-                None
+        let mut lease = ServeLease::acquire(&settings.database).await?;
+        match Self::start(settings, clock).await {
+            Ok(running) => {
+                lease.start_renewing();
+                Ok(Self {
+                    port: running.port,
+                    server: running.server,
+                    processor: running.processor,
+                    sender: running.sender,
+                    worker: running.worker,
+                    stop: running.stop,
+                    health: running.health,
+                    lease,
+                })
             }
-        };
+            Err(e) => {
+                lease.release().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn start(settings: Settings, clock: SharedClock) -> anyhow::Result<Running> {
+        let dir = settings.content_dir.clone();
+        let pack = Arc::new(tokio::task::spawn_blocking(move || load_content(&dir)).await??);
         let line = line_client(&settings)?;
-        let info = Arc::new(service_info(pack.as_deref(), &settings));
+        let info = Arc::new(service_info(Some(&pack), &settings));
+        let health = Health::open(&settings.database)?;
+        health.content_loaded(true);
+        health.watch_line(line.clone());
         let inbox = Inbox::start(&settings.database)?;
         let wake = Arc::new(Notify::new());
         let (stop, stop_rx) = watch::channel(false);
+
+        let listener = TcpListener::bind(settings.listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+        let port = listener.local_addr()?.port();
 
         let replies_queued = Arc::new(Notify::new());
         let processor = Processor::new(
@@ -112,15 +312,17 @@ impl Application {
             info,
             replies_queued.clone(),
         );
-        let processor = tokio::spawn(processor.run(wake.clone(), stop_rx.clone()));
+        let processor = tokio::spawn(processor.run(wake.clone(), stop_rx.clone(), health.clone()));
         let sender = ReplySender::new(
             store::connect(&settings.database)?,
             line.clone(),
             clock.clone(),
             settings.quota_reserve,
         );
+        // This process alone serves the database (the serve lease): claims left by a process
+        // that stopped mid-send are void.
         sender.recover().await?;
-        let sender = tokio::spawn(sender.run(replies_queued, stop_rx.clone()));
+        let sender = tokio::spawn(sender.run(replies_queued, stop_rx.clone(), health.clone()));
 
         // Personal data past its retention period goes once a day.
         tokio::spawn(store::retention::run_daily(
@@ -130,12 +332,12 @@ impl Application {
             stop_rx.clone(),
         ));
 
-        let worker = match (settings.push_time, pack) {
-            (PushTime::At(at), Some(pack)) => {
+        let worker = match settings.push_time {
+            PushTime::At(at) => {
                 let w = delivery::Worker::new(&settings, pack, line.clone(), clock.clone())?;
                 Some(tokio::spawn(w.run_daily(at, stop_rx.clone())))
             }
-            _ => None,
+            PushTime::Off => None,
         };
 
         let state = web::Data::new(AppState {
@@ -143,31 +345,37 @@ impl Application {
             inbox,
             clock,
             wake_processor: wake,
+            health: health.clone(),
+            push_time: settings.push_time,
+            body_timeout: settings.limits.request_timeout,
         });
-        let listener = TcpListener::bind(settings.listen)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
-        let port = listener.local_addr()?.port();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .route("/webhook", web::post().to(webhook::webhook))
-                .route("/healthz", web::get().to(healthz))
-                .default_service(web::to(not_found))
-        })
-        .listen(listener)?
-        .shutdown_timeout(10)
-        .run();
+        let limits = settings.limits;
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let server =
+            HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
+                .workers(workers)
+                // actix counts connections per worker.
+                .max_connections(limits.max_connections.div_ceil(workers))
+                .backlog(u32::try_from(limits.max_connections).unwrap_or(u32::MAX))
+                .client_request_timeout(limits.request_timeout)
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .keep_alive(limits.keep_alive)
+                .shutdown_timeout(HTTP_SHUTDOWN.as_secs())
+                .listen(listener)?
+                .run();
         tracing::info!(
             port,
+            max_connections = limits.max_connections,
             "listening (webhook: POST /webhook, health: GET /healthz)"
         );
-        Ok(Self {
+        Ok(Running {
             port,
             server,
             processor,
             sender,
             worker,
             stop,
+            health,
         })
     }
 
@@ -176,22 +384,44 @@ impl Application {
         self.port
     }
 
+    /// What `/healthz` reports from; the send engine reports LINE problems into it.
+    pub fn health(&self) -> Health {
+        self.health.clone()
+    }
+
     /// A handle that stops the server gracefully (as SIGTERM does).
     pub fn stop_handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
 
-    /// Serves until SIGTERM/SIGINT, then lets in-flight requests and the current processing
-    /// pass finish.
+    /// Serves until SIGTERM/SIGINT (or the stop handle); then the listener stops accepting and
+    /// lets in-flight requests finish (at most `HTTP_SHUTDOWN`), the background tasks are told
+    /// to stop and get `BACKGROUND_SHUTDOWN` to finish the step in hand, and whatever is still
+    /// running is aborted: what it had not sent stays recorded and goes out after the restart.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let result = self.server.await;
-        tracing::info!("shutting down: finishing in-flight work");
+        let stopping = Instant::now();
+        tracing::info!("shutting down: finishing the step in hand");
         let _ = self.stop.send(true);
-        let _ = self.processor.await;
-        let _ = self.sender.await;
-        if let Some(w) = self.worker {
-            let _ = w.await;
+        let deadline = tokio::time::Instant::from_std(stopping + BACKGROUND_SHUTDOWN);
+        let mut tasks = vec![("processor", self.processor), ("replies", self.sender)];
+        tasks.extend(self.worker.map(|w| ("delivery", w)));
+        let mut aborted = Vec::new();
+        for (name, mut task) in tasks {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+                aborted.push(name);
+            }
         }
+        if !aborted.is_empty() {
+            tracing::warn!(
+                ?aborted,
+                waited_ms = stopping.elapsed().as_millis() as u64,
+                "stopped tasks that had not finished in time"
+            );
+        }
+        self.lease.release().await;
+        tracing::info!(took_ms = stopping.elapsed().as_millis() as u64, "stopped");
         result.map_err(Into::into)
     }
 }

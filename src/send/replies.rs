@@ -52,7 +52,11 @@ pub struct ReplySender {
     clock: SharedClock,
     reserve: Option<u64>,
     quota: Arc<tokio::sync::Mutex<Option<(std::time::Instant, bool)>>>,
+    last_probe: Arc<Mutex<Option<std::time::Instant>>>,
 }
+
+/// While LINE refuses everything, how often one answer is tried to see whether it still does.
+const HALT_PROBE: Duration = Duration::from_secs(10);
 
 /// Pushes the daily delivery may still need this month: each reader with an active
 /// registration, once a day, for the days left in the month (today included).
@@ -95,7 +99,18 @@ impl ReplySender {
             clock,
             reserve,
             quota: Arc::default(),
+            last_probe: Arc::default(),
         }
+    }
+
+    /// Whether it is time for one send while LINE is halted.
+    fn probe_due(&self) -> bool {
+        let mut last = self.last_probe.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| t.elapsed() < HALT_PROBE) {
+            return false;
+        }
+        *last = Some(std::time::Instant::now());
+        true
     }
 
     /// Whether an answer may still go as a push: not when LINE's remaining quota for the month
@@ -162,18 +177,26 @@ impl ReplySender {
         }
     }
 
-    /// Runs until `stop`, woken by `wake` (the processor queued answers) or every second.
-    pub async fn run(self, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    /// Runs until `stop`, woken by `wake` (the processor queued answers) or every second;
+    /// reports each pass to `health`.
+    pub async fn run(
+        self,
+        wake: Arc<Notify>,
+        mut stop: watch::Receiver<bool>,
+        health: crate::health::Health,
+    ) {
         loop {
             if *stop.borrow() {
                 return;
             }
+            // Stopping cuts a send short: its batch stays claimed and pending, and the next
+            // start releases the claim and sends it (a spent reply token then counts as
+            // delivered, so it cannot double).
             tokio::select! {
-                r = self.run_once() => {
-                    if let Err(e) = r {
-                        tracing::error!(error = %e, "sending replies failed; will retry");
-                    }
-                }
+                r = self.run_once() => match r {
+                    Ok(_) => health.sender_ran(std::time::Instant::now()),
+                    Err(e) => tracing::error!(error = %e, "sending replies failed; will retry"),
+                },
                 _ = stop.changed() => return,
             }
             tokio::select! {
@@ -224,8 +247,9 @@ impl ReplySender {
                     async move {
                         for (item, as_reply) in items {
                             // LINE refuses everything now (revoked token, monthly limit): not
-                            // tried, so not counted as a try either.
-                            let finish = if self.line.halted().is_some() {
+                            // tried, so not counted as a try either; one send in a while
+                            // finds out whether the cause is gone.
+                            let finish = if self.line.halted().is_some() && !self.probe_due() {
                                 Finish::Released {
                                     as_reply,
                                     next_attempt_ms: wall_ms() + 5_000,
@@ -307,7 +331,14 @@ impl ReplySender {
                         "reply token expired; sending as a push"
                     );
                 }
-                o @ (SendOutcome::Unknown(_) | SendOutcome::RateLimited | SendOutcome::Halt(_)) => {
+                // Refused before LINE looked at it: the token is not spent.
+                SendOutcome::Halt(_) => {
+                    return Finish::Released {
+                        as_reply: true,
+                        next_attempt_ms: wall_ms() + HALT_PROBE.as_millis() as i64,
+                    };
+                }
+                o @ (SendOutcome::Unknown(_) | SendOutcome::RateLimited) => {
                     return later(o.to_string());
                 }
                 o => return Finish::Failed(o.to_string()),
@@ -328,9 +359,11 @@ impl ReplySender {
                 via: "push",
                 request_id: o.request_id().map(str::to_owned),
             },
-            o @ (SendOutcome::Unknown(_) | SendOutcome::RateLimited | SendOutcome::Halt(_)) => {
-                later(o.to_string())
-            }
+            SendOutcome::Halt(_) => Finish::Released {
+                as_reply,
+                next_attempt_ms: wall_ms() + HALT_PROBE.as_millis() as i64,
+            },
+            o @ (SendOutcome::Unknown(_) | SendOutcome::RateLimited) => later(o.to_string()),
             o => Finish::Failed(o.to_string()),
         }
     }

@@ -24,13 +24,22 @@ pub struct Holder {
 impl Holder {
     /// A new holder identity for this process instance.
     pub fn new() -> Self {
+        let id = uuid::Uuid::new_v4().to_string();
+        ISSUED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(id.clone());
         Self {
-            id: uuid::Uuid::new_v4().to_string(),
+            id,
             pid: std::process::id(),
             host: hostname(),
         }
     }
 }
+
+/// The holder ids this process issued: a lease with this pid but another id was left by an
+/// earlier process that had the same pid (a restarted container's pid 1).
+static ISSUED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 impl Default for Holder {
     fn default() -> Self {
@@ -168,6 +177,51 @@ fn acquire_at(
         expires_ms,
         took_over,
     })
+}
+
+/// Takes a lease from `previous`, a holder known to be gone (its process no longer exists),
+/// without waiting for it to expire; false if someone else holds it by now.
+pub fn take_over(
+    conn: &Connection,
+    name: &str,
+    previous: &Held,
+    holder: &Holder,
+    ttl: Duration,
+) -> Result<bool, StoreError> {
+    let now = wall_ms();
+    let n = conn
+        .prepare_cached(
+            "UPDATE process_leases SET holder = ?3, pid = ?4, host = ?5, acquired_at = ?6, expires_ms = ?7
+             WHERE name = ?1 AND holder = ?2",
+        )?
+        .execute(params![
+            name,
+            previous.holder,
+            holder.id,
+            holder.pid,
+            holder.host,
+            DateTime::<Utc>::from_timestamp_millis(now).map(super::ts),
+            now.saturating_add(ttl_ms(ttl))
+        ])?;
+    Ok(n == 1)
+}
+
+/// Whether a holder is certainly gone: it ran on this host and its process no longer exists,
+/// or it had this process's id without being issued by this process (a restarted container's
+/// pid 1). On another host nobody can tell: false (wait for the lease to expire).
+pub fn holder_is_gone(held: &Held, me: &Holder) -> bool {
+    let (Some(pid), Some(host)) = (held.pid, held.host.as_deref()) else {
+        return false;
+    };
+    if host != me.host || held.holder == me.id {
+        return false;
+    }
+    if pid == i64::from(std::process::id()) {
+        let issued = ISSUED.lock().unwrap_or_else(|e| e.into_inner());
+        return !issued.contains(&held.holder);
+    }
+    let proc = std::path::Path::new("/proc");
+    proc.join("self").exists() && !proc.join(pid.to_string()).exists()
 }
 
 /// Extends a lease `holder` holds by `ttl` from now; false if it is no longer theirs (taken
@@ -321,6 +375,60 @@ mod tests {
         assert_eq!(got.took_over, None);
         assert!(!renew(&a, "serve", &one, TTL).unwrap());
         assert!(renew(&b, "serve", &two, TTL).unwrap());
+    }
+
+    #[test]
+    fn a_holder_whose_process_is_gone_is_taken_over_at_once() {
+        let (_dir, a, b) = two_connections();
+        let me = Holder::new();
+        let gone = Holder {
+            id: uuid::Uuid::new_v4().to_string(),
+            pid: u32::MAX - 1, // no such process
+            host: me.host.clone(),
+        };
+        acquire(&a, "serve", &gone, TTL).unwrap();
+        let held = match acquire(&b, "serve", &me, TTL) {
+            Err(AcquireError::Held(h)) => h,
+            other => panic!("expected Held, got {other:?}"),
+        };
+        assert!(holder_is_gone(&held, &me));
+        assert!(take_over(&b, "serve", &held, &me, TTL).unwrap());
+        assert_eq!(current(&a, "serve").unwrap().unwrap().holder, me.id);
+        // Only once: the previous holder's row is gone.
+        assert!(!take_over(&b, "serve", &held, &me, TTL).unwrap());
+
+        let earlier = Held {
+            pid: Some(i64::from(std::process::id())),
+            holder: "issued by an earlier process with this pid".into(),
+            ..held.clone()
+        };
+        assert!(
+            holder_is_gone(&earlier, &me),
+            "a restarted container's pid 1"
+        );
+        let sibling = Holder::new();
+        let sibling = Held {
+            pid: Some(i64::from(sibling.pid)),
+            holder: sibling.id,
+            ..held.clone()
+        };
+        assert!(
+            !holder_is_gone(&sibling, &me),
+            "another live instance in this process"
+        );
+        let elsewhere = Held {
+            host: Some("another-host".into()),
+            ..held.clone()
+        };
+        assert!(
+            !holder_is_gone(&elsewhere, &me),
+            "another host: unknown, wait for expiry"
+        );
+        let parent = Held {
+            pid: Some(1),
+            ..held
+        };
+        assert!(!holder_is_gone(&parent, &me), "a live process on this host");
     }
 
     #[test]

@@ -80,7 +80,14 @@ pub fn connect(path: &Path) -> anyhow::Result<Connection> {
     restrict_existing(path);
     let mut conn = Connection::open(path)
         .with_context(|| format!("opening the database {}", path.display()))?;
-    configure(&mut conn)?;
+    // The first statement reads the file: a file that is not SQLite fails here.
+    configure(&mut conn).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot use the database {}: {}",
+            path.display(),
+            sqlite_reason(&e)
+        )
+    })?;
     Ok(conn)
 }
 
@@ -109,6 +116,27 @@ fn restrict_existing(path: &Path) {
     }
 }
 
+/// SQLite's reason in one line, without the statement it was running (a migration's whole SQL
+/// would otherwise be printed).
+fn sqlite_reason(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+            "it is not an SQLite database, so not a yorisoi database".into()
+        }
+        rusqlite::Error::SqliteFailure(_, Some(msg)) => msg.clone(),
+        rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
+        other => other
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+/// `PRAGMA application_id` of a yorisoi database: "yori".
+const APPLICATION_ID: i32 = 0x796f_7269;
+
 /// How long a connection waits for another writer before giving up.
 const BUSY_WAIT: Duration = Duration::from_secs(10);
 /// The pause between tries while another connection writes.
@@ -124,7 +152,7 @@ fn busy_handler(tries: i32) -> bool {
     true
 }
 
-fn configure(conn: &mut Connection) -> anyhow::Result<()> {
+fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.busy_handler(Some(busy_handler))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -138,29 +166,79 @@ fn configure(conn: &mut Connection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens the database and applies any migration not yet applied.
+/// Opens the database and applies any migration not yet applied. Refuses, in one line naming
+/// the file, a file that is not a yorisoi database or was used by a newer yorisoi.
 pub fn open_and_migrate(path: &Path) -> anyhow::Result<Connection> {
+    let refused = |e: anyhow::Error| anyhow::anyhow!("the database {}: {e}", path.display());
+    // Look before touching: opening read-write would switch another application's file to WAL.
+    if path.exists() {
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| refused(anyhow::anyhow!("{}", sqlite_reason(&e))))?;
+        check_identity(&conn).map_err(refused)?;
+    }
     let mut conn = connect(path)?;
-    migrate(&mut conn)?;
+    migrate(&mut conn).map_err(refused)?;
     Ok(conn)
 }
 
-/// Applies pending migrations, each in its own transaction.
-pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
-    let applied: usize =
-        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+/// Checks that the database is yorisoi's (stamped with its application id, or empty, or from
+/// before the stamp holding yorisoi's tables) and not from a newer yorisoi; returns its
+/// schema version and whether it still needs the stamp.
+fn check_identity(conn: &Connection) -> anyhow::Result<(usize, bool)> {
+    let one_line = |e: rusqlite::Error| anyhow::anyhow!("{}", sqlite_reason(&e));
+    let applied = conn
+        .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+        .map_err(one_line)?;
+    let app_id = conn
+        .pragma_query_value(None, "application_id", |r| r.get::<_, i32>(0))
+        .map_err(one_line)?;
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(one_line)?;
+    if app_id != 0 && app_id != APPLICATION_ID {
+        anyhow::bail!(
+            "not a yorisoi database (it belongs to another application, application id {app_id:#x})"
+        );
+    }
+    let ours = ["line_users", "webhook_events", "outbox"]
+        .iter()
+        .all(|t| tables.iter().any(|n| n == t));
+    if app_id == 0 && !tables.is_empty() && (applied == 0 || !ours) {
+        anyhow::bail!(
+            "not a yorisoi database (it holds {} table(s) of another application)",
+            tables.len()
+        );
+    }
+    let applied = usize::try_from(applied).unwrap_or(usize::MAX);
     if applied > MIGRATIONS.len() {
         anyhow::bail!(
-            "the database has {applied} migrations applied but this build knows {}: it was used by a newer yorisoi",
+            "schema version {applied}, but this yorisoi knows up to {}: it was used by a newer yorisoi (upgrade, or use another file)",
             MIGRATIONS.len()
         );
     }
+    Ok((applied, app_id == 0))
+}
+
+/// Applies pending migrations, each in its own transaction, after checking that the database
+/// is yorisoi's.
+pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let (applied, unstamped) = check_identity(conn)?;
+    if unstamped {
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .map_err(|e| anyhow::anyhow!("{}", sqlite_reason(&e)))?;
+    }
     for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(applied) {
-        let tx = write_tx(conn)?;
-        tx.execute_batch(sql)
-            .with_context(|| format!("applying migration {name}"))?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
+        let apply = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = write_tx(conn)?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()
+        };
+        apply(conn)
+            .map_err(|e| anyhow::anyhow!("cannot apply migration {name}: {}", sqlite_reason(&e)))?;
         tracing::info!(migration = name, "applied migration");
     }
     Ok(())
@@ -205,6 +283,103 @@ pub fn ts(at: DateTime<Utc>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn refusal(prepare: impl FnOnce(&Path)) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.db");
+        prepare(&path);
+        let e = open_and_migrate(&path).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains(&path.display().to_string()),
+            "names the file: {msg}"
+        );
+        assert_eq!(msg.lines().count(), 1, "one line: {msg}");
+        assert!(!msg.contains("CREATE"), "no SQL: {msg}");
+        msg
+    }
+
+    #[test]
+    fn a_database_that_is_not_yorisoi_s_is_refused_in_one_line() {
+        let msg = refusal(|p| {
+            std::fs::write(
+                p,
+                "just some text, long enough to not be a header ".repeat(40),
+            )
+            .unwrap()
+        });
+        assert!(msg.contains("not an SQLite database"), "{msg}");
+
+        let msg = refusal(|p| {
+            let c = Connection::open(p).unwrap();
+            c.execute_batch("CREATE TABLE line_users (x); CREATE TABLE notes (y);")
+                .unwrap();
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("other.db");
+        Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE notes (y);")
+            .unwrap();
+        open_and_migrate(&other).unwrap_err();
+        let mode: String = Connection::open(&other)
+            .unwrap()
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            mode, "delete",
+            "another application's file is left as it was"
+        );
+        assert!(
+            msg.contains("not a yorisoi database") && msg.contains("2 table(s)"),
+            "{msg}"
+        );
+
+        let msg = refusal(|p| {
+            let c = Connection::open(p).unwrap();
+            c.execute_batch("CREATE TABLE notes (y); PRAGMA user_version = 2;")
+                .unwrap();
+        });
+        assert!(msg.contains("not a yorisoi database"), "{msg}");
+
+        let msg = refusal(|p| {
+            let c = Connection::open(p).unwrap();
+            c.pragma_update(None, "application_id", 0x1234).unwrap();
+        });
+        assert!(msg.contains("another application"), "{msg}");
+
+        let msg = refusal(|p| {
+            open_and_migrate(p).unwrap();
+            let c = Connection::open(p).unwrap();
+            c.pragma_update(None, "user_version", 99).unwrap();
+        });
+        assert!(
+            msg.contains("schema version 99") && msg.contains("newer yorisoi"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_yorisoi_database_opens_again_and_an_unstamped_one_is_stamped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("y.db");
+        open_and_migrate(&path).unwrap();
+        let c = open_and_migrate(&path).unwrap();
+        let id: i32 = c
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .unwrap();
+        assert_eq!(id, APPLICATION_ID);
+        // A database from before the stamp, with yorisoi's tables, is recognised and stamped.
+        c.pragma_update(None, "application_id", 0).unwrap();
+        drop(c);
+        let c = open_and_migrate(&path).unwrap();
+        let id: i32 = c
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .unwrap();
+        assert_eq!(id, APPLICATION_ID);
+    }
+
     #[test]
     fn reads_stored_dates() {
         let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day);

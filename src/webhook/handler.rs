@@ -1,19 +1,39 @@
 //! `POST /webhook`.
 
 use super::{event::parse_callback, signature::verify};
-use crate::startup::AppState;
+use crate::http::{AppState, HttpError};
 use crate::store::ts;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 
-/// Largest accepted body.
+/// Largest accepted body (the 413's message says 1 MiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// LINE wants an answer within 2 seconds: past this, answer 503 and let LINE redeliver (a late
 /// commit of the same events is harmless: the redelivery is deduplicated).
 const STORE_DEADLINE: std::time::Duration = std::time::Duration::from_millis(1500);
 
-fn refuse(status: actix_web::http::StatusCode, reason: &str) -> HttpResponse {
-    HttpResponse::build(status).json(serde_json::json!({ "message": reason }))
+/// Reads the whole body within `timeout` (all of it, not per chunk: a client dribbling a byte
+/// at a time must not hold the connection).
+async fn read_body(
+    payload: &mut web::Payload,
+    timeout: std::time::Duration,
+) -> Result<web::BytesMut, HttpError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut body = web::BytesMut::new();
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, payload.next()).await {
+            Err(_) => return Err(HttpError::RequestTimeout(timeout.as_secs().max(1))),
+            Ok(None) => return Ok(body),
+            Ok(Some(Err(_))) => {
+                return Err(HttpError::BadRequest("could not read the request body"));
+            }
+            Ok(Some(Ok(chunk))) => chunk,
+        };
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(HttpError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
 }
 
 /// Verifies, stores durably, then answers 200; processing happens after.
@@ -21,64 +41,33 @@ pub async fn webhook(
     req: HttpRequest,
     mut payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    use actix_web::http::StatusCode;
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else {
-            return refuse(StatusCode::BAD_REQUEST, "could not read the request body");
-        };
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return refuse(StatusCode::PAYLOAD_TOO_LARGE, "request body over 1 MiB");
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let Some(signature) = req
+) -> Result<HttpResponse, HttpError> {
+    let body = read_body(&mut payload, state.body_timeout).await?;
+    let signature = req
         .headers()
         .get("x-line-signature")
         .and_then(|v| v.to_str().ok())
-    else {
-        return refuse(StatusCode::UNAUTHORIZED, "missing x-line-signature");
-    };
+        .ok_or(HttpError::Unauthorized("missing x-line-signature"))?;
     if !verify(state.channel_secret.expose(), &body, signature) {
-        return refuse(StatusCode::UNAUTHORIZED, "invalid x-line-signature");
+        return Err(HttpError::Unauthorized("invalid x-line-signature"));
     }
-    let events = match parse_callback(&body) {
-        Ok(events) => events,
-        Err(reason) => {
-            tracing::info!(%reason, "malformed webhook body");
-            return refuse(StatusCode::BAD_REQUEST, "malformed webhook body");
-        }
-    };
+    let events = parse_callback(&body).map_err(|reason| {
+        tracing::info!(%reason, "malformed webhook body");
+        HttpError::BadRequest("malformed webhook body")
+    })?;
     if events.is_empty() {
-        return HttpResponse::Ok().finish();
+        return Ok(HttpResponse::Ok().finish());
     }
     let received_at = ts(state.clock.now());
-    let stored =
-        match tokio::time::timeout(STORE_DEADLINE, state.inbox.store(events, received_at)).await {
-            Ok(stored) => stored,
-            Err(_) => {
-                tracing::warn!("storing webhook events took too long; asking LINE to redeliver");
-                return refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "storage is busy; please redeliver",
-                );
-            }
-        };
-    match stored {
-        Ok(new) => {
-            if new > 0 {
-                state.wake_processor.notify_one();
-            }
-            HttpResponse::Ok().finish()
-        }
-        Err(e) => {
-            // LINE redelivers after a non-200 when redelivery is on: nothing is lost.
-            tracing::error!(error = %e, "could not store webhook events");
-            refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily unable to store events",
-            )
-        }
+    let stored = tokio::time::timeout(STORE_DEADLINE, state.inbox.store(events, received_at))
+        .await
+        .map_err(|_| {
+            tracing::warn!("storing webhook events took too long; asking LINE to redeliver");
+            HttpError::Unavailable("storage is busy; please redeliver")
+        })?;
+    // On an error LINE redelivers after the non-200 when redelivery is on: nothing is lost.
+    if stored.map_err(HttpError::Store)? > 0 {
+        state.wake_processor.notify_one();
     }
+    Ok(HttpResponse::Ok().finish())
 }

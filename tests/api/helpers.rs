@@ -44,6 +44,7 @@ pub fn settings_for(double: &LineDouble, db_path: PathBuf) -> Settings {
         catch_up_days: 0,
         quota_reserve: None,
         retention_days: 180,
+        limits: Default::default(),
     }
 }
 

@@ -1,6 +1,8 @@
 mod content;
 mod delivery;
+mod health;
 mod helpers;
+mod lifecycle;
 mod privacy;
 mod registration;
 mod send;

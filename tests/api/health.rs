@@ -1,0 +1,168 @@
+//! `GET /healthz`: 200 only when everything an operator relies on works, else 503 naming what.
+
+use crate::helpers::{settings_for, today};
+use crate::lifecycle::serve;
+use chrono::NaiveTime;
+use std::time::{Duration, Instant};
+use yorisoi::config::PushTime;
+use yorisoi::line_double::{DoubleConfig, LineDouble};
+
+async fn start(push_time: PushTime) -> (LineDouble, tempfile::TempDir, crate::lifecycle::Served) {
+    let double = LineDouble::start(DoubleConfig::default(), "127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings_for(&double, dir.path().join("yorisoi.db"));
+    s.push_time = push_time;
+    let app = serve(s).await;
+    (double, dir, app)
+}
+
+#[tokio::test]
+async fn a_healthy_service_answers_200_naming_every_check() {
+    let (_double, _dir, app) = start(PushTime::Off).await;
+    let (status, body) = app.healthz().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ok");
+    for check in ["database", "processor", "sender", "content", "line"] {
+        assert_eq!(body["checks"][check], "ok", "{check}: {body}");
+    }
+    assert!(
+        body["checks"].get("delivery").is_none(),
+        "no daily push time, no delivery check: {body}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unwritable_database_answers_503_naming_the_database() {
+    let (_double, dir, app) = start(PushTime::Off).await;
+    // Another connection holds the write lock (a stuck maintenance job, say).
+    let mut blocker = rusqlite::Connection::open(dir.path().join("yorisoi.db")).unwrap();
+    let tx = blocker
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
+        .unwrap();
+    let asked = Instant::now();
+    let (status, body) = app.healthz().await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "answers quickly: {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "unhealthy");
+    assert_eq!(body["failing"], serde_json::json!(["database"]), "{body}");
+    let reason = body["checks"]["database"].as_str().unwrap();
+    assert!(reason.contains("not writable"), "{reason}");
+    assert!(
+        body["message"].as_str().unwrap().contains("database"),
+        "{body}"
+    );
+
+    tx.rollback().unwrap();
+    let (status, body) = app.healthz().await;
+    assert_eq!(status, 200, "healthy again once the lock is gone: {body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_line_problem_answers_503_until_it_is_cleared() {
+    let (_double, _dir, app) = start(PushTime::Off).await;
+    app.health.line_problem(Some(
+        "LINE answered 401: the channel access token is invalid or revoked".into(),
+    ));
+    let (status, body) = app.healthz().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["failing"], serde_json::json!(["line"]), "{body}");
+    assert_eq!(
+        body["checks"]["line"],
+        "LINE answered 401: the channel access token is invalid or revoked"
+    );
+    app.health.line_problem(None);
+    assert_eq!(app.healthz().await.0, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unfinished_delivery_day_answers_503() {
+    // The clock stands at 08:00 Asia/Tokyo: with a 09:00 push time, yesterday is the last due
+    // day, and no run of it was recorded (the service was not running then): that is fine.
+    let nine = NaiveTime::from_hms_opt(9, 0, 0).unwrap();
+    let (_double, _dir, app) = start(PushTime::At(nine)).await;
+    let (status, body) = app.healthz().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["checks"]["delivery"], "ok");
+
+    let yesterday = today().pred_opt().unwrap();
+    app.health.delivery_state(yesterday, false);
+    let (status, body) = app.healthz().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["failing"], serde_json::json!(["delivery"]), "{body}");
+    assert!(
+        body["checks"]["delivery"]
+            .as_str()
+            .unwrap()
+            .contains("unfinished"),
+        "{body}"
+    );
+
+    app.health.delivery_state(yesterday, true);
+    assert_eq!(app.healthz().await.0, 200);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_answers_503_and_once_restored_the_answer_arrives_once() {
+    let (double, _dir, app) = start(PushTime::Off).await;
+    let user = yorisoi::line_double::user_id(9);
+    double.set_token_revoked(true);
+    let code = double
+        .send_webhook(
+            &format!("{}/webhook", app.address),
+            &[double.follow_event(&user, false)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    // The answer is tried, refused with 401: the service says so and keeps the answer.
+    let mut body = serde_json::Value::Null;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let (status, b) = app.healthz().await;
+        body = b;
+        if status == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(body["failing"], serde_json::json!(["line"]), "{body}");
+    assert!(
+        body["checks"]["line"].as_str().unwrap().contains("401"),
+        "{body}"
+    );
+    assert!(double.delivered_to(&user).is_empty());
+    let fixed_at = Instant::now();
+    assert_eq!(
+        rusqlite::Connection::open(_dir.path().join("yorisoi.db"))
+            .unwrap()
+            .query_row("SELECT reply_attempts, attempts FROM outbox", [], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .unwrap(),
+        (0, 0),
+        "a refusal before LINE looked at it spends no try and leaves the token unspent"
+    );
+
+    // The token is fixed: the next probe gets through, the answer arrives once, health is ok.
+    double.set_token_revoked(false);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while double.delivered_to(&user).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = double.delivered_to(&user);
+    assert_eq!(got.len(), 1, "the kept answer, once");
+    assert_eq!(got[0].via, yorisoi::line_double::Via::Reply);
+    let _ = fixed_at;
+    let (status, body) = app.healthz().await;
+    assert_eq!(status, 200, "{body}");
+    app.stop().await;
+}
