@@ -69,14 +69,18 @@ pub fn connect(path: &Path) -> anyhow::Result<Connection> {
             .create(dir)
             .with_context(|| format!("creating the database folder {}", dir.display()))?;
     }
-    // Created here, before SQLite would create it with the process umask (often 0644).
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating the database {}", path.display()))?;
+    // Created here, before SQLite would create it with the process umask (often 0644). Only
+    // when it does not exist yet: closing any other descriptor of the file drops every POSIX
+    // lock this process holds on it, SQLite's included, and then another process closing its
+    // last connection deletes the WAL under this one's feet (writes lost).
+    if !path.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("creating the database {}", path.display()))?;
+    }
     restrict_existing(path);
     let mut conn = Connection::open(path)
         .with_context(|| format!("opening the database {}", path.display()))?;

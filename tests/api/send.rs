@@ -244,3 +244,41 @@ async fn an_answer_is_not_pushed_when_the_quota_left_is_kept_for_the_daily_deliv
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_after_another_process_closed_the_database_are_kept() {
+    let today = real_today();
+    let app = spawn_app_on(today).await;
+    register_readers(&app, 1..=1, today).await;
+    // Connections opened late in the service's life (retention, health), then another process
+    // that opens the database and closes it cleanly: the service's WAL must survive it (a
+    // stray close of the file in the service would drop its locks, and the other process
+    // would take the WAL for its own and delete it).
+    for _ in 0..3 {
+        drop(yorisoi::store::connect(&app.db_path).unwrap());
+    }
+    // (the `sqlite3` shell closes cleanly, as an operator's look at the database does; `.ci/run`
+    // installs it).
+    let out = std::process::Command::new("sqlite3")
+        .arg(&app.db_path)
+        .arg("SELECT count(*) FROM registrations")
+        .output()
+        .expect("the sqlite3 shell is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut wal = app.db_path.as_os_str().to_owned();
+    wal.push("-wal");
+    assert!(
+        std::path::Path::new(&wal).exists(),
+        "the WAL is still there"
+    );
+    register_readers(&app, 2..=2, today).await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM registrations"),
+        2,
+        "what the service wrote after the push is in the database"
+    );
+}
