@@ -12,9 +12,7 @@ use crate::line::{LineClient, SendOutcome};
 use crate::store::outbox::{self, Finish, OutboxItem};
 use crate::store::{self, deliveries::wall_ms};
 use chrono::{DateTime, Datelike, Utc};
-use futures_util::StreamExt;
 use rusqlite::Connection;
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
@@ -232,36 +230,59 @@ impl ReplySender {
         if claimed.is_empty() {
             return Ok(pass);
         }
-        let mut by_user: BTreeMap<crate::domain::UserId, Vec<(OutboxItem, bool)>> = BTreeMap::new();
-        for (item, as_reply) in claimed {
-            by_user
-                .entry(item.user_id)
-                .or_default()
-                .push((item, as_reply));
-        }
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(i64, Finish)>();
         let sending = async {
-            futures_util::stream::iter(by_user.into_values())
-                .for_each_concurrent(READERS_AT_ONCE, |items| {
+            // One batch per reader was claimed, so readers go side by side, a group at a time.
+            for group in claimed.chunks(READERS_AT_ONCE) {
+                // LINE refuses everything now (revoked token, monthly limit): not tried, so not
+                // counted as a try; one group in a while finds out whether the cause is gone.
+                if self.line.halted().is_some() && !self.probe_due() {
+                    for (item, _) in group {
+                        let later = Finish::Released {
+                            as_reply: false,
+                            next_attempt_ms: wall_ms() + 5_000,
+                        };
+                        let _ = done_tx.send((item.id, later));
+                    }
+                    continue;
+                }
+                // The reply attempts of this group are committed just before the requests
+                // leave: after a crash, a batch marked as tried may have reached LINE, and one
+                // not marked was never sent.
+                let ids: Vec<i64> = group
+                    .iter()
+                    .filter(|(_, as_reply)| *as_reply)
+                    .map(|(item, _)| item.id)
+                    .collect();
+                if !ids.is_empty()
+                    && let Err(e) = self
+                        .with_db(move |conn| {
+                            let tx = store::write_tx(conn)?;
+                            outbox::count_reply_attempts(&tx, &ids)?;
+                            tx.commit()?;
+                            Ok(())
+                        })
+                        .await
+                {
+                    tracing::warn!(error = %e, "could not record reply attempts; will retry");
+                    for (item, _) in group {
+                        let later = Finish::Released {
+                            as_reply: false,
+                            next_attempt_ms: wall_ms() + 1_000,
+                        };
+                        let _ = done_tx.send((item.id, later));
+                    }
+                    continue;
+                }
+                futures_util::future::join_all(group.iter().map(|(item, as_reply)| {
                     let done_tx = done_tx.clone();
                     async move {
-                        for (item, as_reply) in items {
-                            // LINE refuses everything now (revoked token, monthly limit): not
-                            // tried, so not counted as a try either; one send in a while
-                            // finds out whether the cause is gone.
-                            let finish = if self.line.halted().is_some() && !self.probe_due() {
-                                Finish::Released {
-                                    as_reply,
-                                    next_attempt_ms: wall_ms() + 5_000,
-                                }
-                            } else {
-                                self.send(&item, as_reply).await
-                            };
-                            let _ = done_tx.send((item.id, finish));
-                        }
+                        let finish = self.send(item, *as_reply).await;
+                        let _ = done_tx.send((item.id, finish));
                     }
-                })
+                }))
                 .await;
+            }
             drop(done_tx);
         };
         // Outcomes are committed as they arrive: whatever is waiting goes in one transaction.
@@ -330,6 +351,20 @@ impl ReplySender {
                         outbox_id = item.id,
                         "reply token expired; sending as a push"
                     );
+                    // Recorded before the push: a crash now must not leave "a reply was tried"
+                    // behind, which the next try would take for delivered.
+                    let id = item.id;
+                    if let Err(e) = self
+                        .with_db(move |conn| Ok(outbox::forget_reply_token(conn, id)?))
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not record the expired token; will retry");
+                        // Refused, so not spent: the next try starts from a first attempt.
+                        return Finish::Released {
+                            as_reply: true,
+                            next_attempt_ms: wall_ms() + 1_000,
+                        };
+                    }
                 }
                 // Refused before LINE looked at it: the token is not spent.
                 SendOutcome::Halt(_) => {

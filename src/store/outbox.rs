@@ -57,8 +57,7 @@ pub fn queued_since(conn: &Connection, user_id: UserId, since: &str) -> Result<i
 
 /// Claims up to `limit` pending batches that are due and held by nobody, oldest first, one per
 /// reader: a reader's next answer waits until the one before it is settled, so answers never
-/// overtake each other. `reply` says, per claimed row, whether it will be tried as a reply: that attempt
-/// is counted in the same transaction, before the request leaves.
+/// overtake each other. `reply` says, per claimed row, whether it will be tried as a reply.
 pub fn claim_due(
     conn: &Connection,
     now_ms: i64,
@@ -117,18 +116,28 @@ pub fn claim_due(
         });
     }
     let mut claim = conn.prepare_cached(
-        "UPDATE outbox SET lease_until = ?2, attempts = attempts + 1,
-           reply_attempts = reply_attempts + ?3
-         WHERE id = ?1 AND status = 'pending' AND lease_until < ?4",
+        "UPDATE outbox SET lease_until = ?2, attempts = attempts + 1
+         WHERE id = ?1 AND status = 'pending' AND lease_until < ?3",
     )?;
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let as_reply = reply(&item);
-        if claim.execute(params![item.id, lease_until, i64::from(as_reply), now_ms])? == 1 {
+        if claim.execute(params![item.id, lease_until, now_ms])? == 1 {
             out.push((item, as_reply));
         }
     }
     Ok(out)
+}
+
+/// Counts a reply attempt for each batch, committed just before the requests leave.
+pub fn count_reply_attempts(conn: &Connection, ids: &[i64]) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE outbox SET reply_attempts = reply_attempts + 1 WHERE id = ?1 AND status = 'pending'",
+    )?;
+    for id in ids {
+        stmt.execute([id])?;
+    }
+    Ok(())
 }
 
 /// How a claimed batch ended.
@@ -209,6 +218,15 @@ pub fn finish(conn: &Connection, id: i64, finish: &Finish, now: &str) -> Result<
             .execute(params![id, i64::from(*as_reply), next_attempt_ms])?;
         }
     }
+    Ok(())
+}
+
+/// A batch's reply token was refused on its first try (expired): it goes as a push from now on.
+pub fn forget_reply_token(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE outbox SET reply_token = NULL, reply_attempts = 0 WHERE id = ?1 AND status = 'pending'",
+    )?
+    .execute([id])?;
     Ok(())
 }
 
