@@ -41,6 +41,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_deliveries",
         include_str!("../../migrations/0002_deliveries.sql"),
     ),
+    (
+        "0004_registration_notices",
+        include_str!("../../migrations/0004_registration_notices.sql"),
+    ),
 ];
 
 /// Opens a connection with the settings every connection gets.
@@ -148,6 +152,60 @@ pub fn ts(at: DateTime<Utc>) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn notices_received_before_their_table_are_copied_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = super::connect(&dir.path().join("old.db")).unwrap();
+        for (name, sql) in &super::MIGRATIONS[..2] {
+            assert!(name.starts_with("000"));
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO line_users (id, line_user_id, created_at, updated_at) VALUES (1, 'U1', 'now', 'now');
+             INSERT INTO registrations (id, user_id, stage, nickname, birthday, status, started_on, created_at, updated_at, notices_sent)
+             VALUES (1, 1, 'child', 'a', '2026-01-01', 'active', '2026-01-01', 'now', 'now', 'birth-procedures,newborn-visit,checkup-1m'),
+                    (2, 1, 'child', 'b', '2026-01-01', 'active', '2026-01-01', 'now', 'now', ''),
+                    (3, 1, 'child', 'c', '2026-01-01', 'active', '2026-01-01', 'now', 'now', 'x');
+             INSERT INTO deliveries (id, user_id, delivery_date, seq, retry_key, status, planned_at)
+             VALUES (10, 1, '2026-01-01', 0, 'k10', 'sent', '2026-01-01T00:00:00.000Z'),
+                    (11, 1, '2026-02-20', 0, 'k11', 'planned', '2026-02-20T00:00:00.000Z');
+             INSERT INTO delivery_items (delivery_id, position, registration_id, content_id)
+             VALUES (10, 0, 1, 'child/day-0'), (10, 1, 1, 'notice/newborn-visit'),
+                    (11, 0, 2, 'notice/family-center-consultation');",
+        )
+        .unwrap();
+        super::migrate(&mut conn).unwrap();
+        let rows: Vec<(i64, String, Option<i64>, Option<String>)> = conn
+            .prepare("SELECT registration_id, notice_id, delivery_id, taken_at FROM registration_notices ORDER BY 1, 2")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let t = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            rows,
+            vec![
+                (1, "birth-procedures".into(), None, None),
+                (1, "checkup-1m".into(), None, None),
+                (
+                    1,
+                    "newborn-visit".into(),
+                    Some(10),
+                    t("2026-01-01T00:00:00.000Z")
+                ),
+                (
+                    2,
+                    "family-center-consultation".into(),
+                    Some(11),
+                    t("2026-02-20T00:00:00.000Z")
+                ),
+                (3, "x".into(), None, None),
+            ]
+        );
+    }
+
     #[test]
     fn reads_stored_dates() {
         let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day);
