@@ -49,8 +49,13 @@ fn make_db(path: &Path, n: u64, every_day_has_message: bool) -> anyhow::Result<(
     {
         let mut user = tx.prepare("INSERT INTO line_users (id, line_user_id, following, created_at, updated_at) VALUES (?1, ?2, 1, 'now', 'now')")?;
         let mut reg = tx.prepare(
-            "INSERT INTO registrations (id, user_id, stage, nickname, due_date, birthday, status, started_on, created_at, updated_at, notices_sent)
-             VALUES (?1, ?1, ?2, 'はなこ', ?3, ?4, 'active', '2020-01-01', 'now', 'now', ?5)",
+            "INSERT INTO registrations (id, user_id, stage, nickname, due_date, birthday, status, started_on, created_at, updated_at)
+             VALUES (?1, ?1, ?2, 'はなこ', ?3, ?4, 'active', '2020-01-01', 'now', 'now')",
+        )?;
+        // As a push records them: with the push that took each and when.
+        let mut taken = tx.prepare(
+            "INSERT INTO registration_notices (registration_id, notice_id, delivery_id, taken_at)
+             VALUES (?1, ?2, ?3, '2026-11-01T22:00:00.000Z')",
         )?;
         let mut reader = tx.prepare("INSERT INTO registration_readers (registration_id, user_id, role, added_at) VALUES (?1, ?1, 'owner', 'now')")?;
         for i in 1..=n as i64 {
@@ -67,9 +72,11 @@ fn make_db(path: &Path, n: u64, every_day_has_message: bool) -> anyhow::Result<(
                     i,
                     "pregnancy",
                     due.to_string(),
-                    Option::<String>::None,
-                    received(&pack, "pregnancy", gd as i64)
+                    Option::<String>::None
                 ])?;
+                for n in received(&pack, "pregnancy", gd as i64) {
+                    taken.execute(params![i, n, i * 20])?;
+                }
             } else {
                 let days = rng.next(1097);
                 let birthday = today - Days::new(days);
@@ -77,9 +84,11 @@ fn make_db(path: &Path, n: u64, every_day_has_message: bool) -> anyhow::Result<(
                     i,
                     "child",
                     Option::<String>::None,
-                    birthday.to_string(),
-                    received(&pack, "child", days as i64)
+                    birthday.to_string()
                 ])?;
+                for n in received(&pack, "child", days as i64) {
+                    taken.execute(params![i, n, i * 20])?;
+                }
             }
             reader.execute(params![i])?;
         }
@@ -92,7 +101,7 @@ fn make_db(path: &Path, n: u64, every_day_has_message: bool) -> anyhow::Result<(
 
 /// Steady state: a registration has received every window notice whose window began before
 /// today (it was registered long ago).
-fn received(pack: &yorisoi::content::ContentPack, track: &str, day: i64) -> String {
+fn received<'p>(pack: &'p yorisoi::content::ContentPack, track: &str, day: i64) -> Vec<&'p str> {
     pack.notices
         .iter()
         .filter(|n| n.when == yorisoi::content::NoticeWhen::Window)
@@ -101,8 +110,7 @@ fn received(pack: &yorisoi::content::ContentPack, track: &str, day: i64) -> Stri
                 && n.range.is_some_and(|(from, _)| from < day)
         })
         .map(|n| n.id.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
+        .collect()
 }
 
 fn push(db: &Path, line_port: u16, extra: &[(&str, &str)], args: &[&str]) -> anyhow::Result<Value> {

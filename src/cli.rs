@@ -319,7 +319,7 @@ fn preview(args: PreviewArgs) -> anyhow::Result<ExitCode> {
         stage,
         date,
         started_on: start,
-        notices_sent: 0,
+        notices_taken: Default::default(),
     };
     let regs = std::collections::HashMap::from([(
         1,
@@ -333,7 +333,7 @@ fn preview(args: PreviewArgs) -> anyhow::Result<ExitCode> {
         let Some(day) = start.checked_add_days(chrono::Days::new(offset as u64)) else {
             break;
         };
-        let plan = plan_rows(&pack, &[(1, reg)], day);
+        let plan = plan_rows(&pack, &[(1, reg.clone())], day);
         let position = crate::schedule::position(&reg, day);
         let pos = match position {
             crate::domain::Position::Pregnancy(p) => p.label(),
@@ -348,9 +348,11 @@ fn preview(args: PreviewArgs) -> anyhow::Result<ExitCode> {
             for m in render_items(&pack, day, &items, &regs) {
                 print_message(&m);
             }
-            // As the worker does: a notice received is not sent again.
-            for it in items.iter().filter(|i| i.content_id.starts_with("notice/")) {
-                reg.notices_sent |= pack.notice_bits(&it.content_id["notice/".len()..]);
+            // As the worker does: an age-window notice, once taken, is not offered again.
+            for it in items.iter().filter(|i| i.once) {
+                if let Some(i) = pack.notice_index(&it.content_id["notice/".len()..]) {
+                    reg.notices_taken = reg.notices_taken.with(i);
+                }
             }
         }
     }

@@ -4,9 +4,56 @@
 use crate::content::{ContentPack, DayMessage, Notice, NoticeWhen, Track};
 use crate::domain::{ChildAge, Position, PregnancyPosition, Stage};
 use chrono::{Datelike, Months, NaiveDate};
+use std::sync::Arc;
+
+/// The notices a registration has taken (recorded in a planned or sent push), as a bitset over
+/// `pack.notices` indices: any number of notices, and registrations with the same set can share
+/// one allocation (planning interns them; the empty set allocates nothing).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct TakenNotices(Option<Arc<[u64]>>);
+
+impl TakenNotices {
+    /// The set of these words (bit `i % 64` of word `i / 64`: `pack.notices[i]`).
+    pub fn from_words(words: &[u64]) -> Self {
+        let used = words.iter().rposition(|w| *w != 0).map_or(0, |i| i + 1);
+        Self((used > 0).then(|| Arc::from(&words[..used])))
+    }
+
+    /// The set of these notice indices.
+    pub fn from_indices(indices: impl IntoIterator<Item = usize>) -> Self {
+        let mut words = Vec::new();
+        for i in indices {
+            set_bit(&mut words, i);
+        }
+        Self::from_words(&words)
+    }
+
+    /// Whether `pack.notices[i]` is taken.
+    pub fn contains(&self, i: usize) -> bool {
+        self.0
+            .as_deref()
+            .and_then(|w| w.get(i / 64))
+            .is_some_and(|w| w >> (i % 64) & 1 == 1)
+    }
+
+    /// This set with `pack.notices[i]` added.
+    pub fn with(&self, i: usize) -> Self {
+        let mut words = self.0.as_deref().unwrap_or_default().to_vec();
+        set_bit(&mut words, i);
+        Self::from_words(&words)
+    }
+}
+
+/// Sets bit `i` of a growable bitset.
+pub fn set_bit(words: &mut Vec<u64>, i: usize) {
+    if words.len() <= i / 64 {
+        words.resize(i / 64 + 1, 0);
+    }
+    words[i / 64] |= 1 << (i % 64);
+}
 
 /// What the schedule needs of a registration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistrationView {
     /// Internal id.
     pub id: i64,
@@ -16,8 +63,9 @@ pub struct RegistrationView {
     pub date: NaiveDate,
     /// The date its current delivery run began: nothing is delivered for earlier days.
     pub started_on: NaiveDate,
-    /// Age-window notices already received (bit i: `pack.notices[i]`).
-    pub notices_sent: u128,
+    /// Notices taken by a planned or sent push: an age-window notice among them is not
+    /// offered again.
+    pub notices_taken: TakenNotices,
 }
 
 /// One piece of content for the day.
@@ -154,7 +202,7 @@ pub fn plan_day<'p>(
         let in_range = n.range.is_none_or(|(from, to)| from <= day && day <= to);
         let due = match n.when {
             // Once: on the first delivered day inside the window it has not been received.
-            NoticeWhen::Window => in_range && (i >= 128 || reg.notices_sent & (1u128 << i) == 0),
+            NoticeWhen::Window => in_range && !reg.notices_taken.contains(i),
             NoticeWhen::Yearly { month, day: d } => {
                 in_range && date.month() == month && date.day() == d
             }
@@ -191,7 +239,7 @@ mod tests {
             stage,
             date,
             started_on,
-            notices_sent: 0,
+            notices_taken: TakenNotices::default(),
         }
     }
 
@@ -209,7 +257,7 @@ mod tests {
             for item in &plan.items {
                 if let Item::Notice(n) = item {
                     let i = pack.notices.iter().position(|x| x.id == n.id).unwrap();
-                    r.notices_sent |= 1u128 << i;
+                    r.notices_taken = r.notices_taken.with(i);
                 }
             }
             out.push((off, plan));
@@ -324,7 +372,7 @@ mod tests {
             .unwrap();
         let (from, _) = pack.notices[i].range.unwrap();
         let mut r = reg(Stage::Child, birthday, birthday);
-        r.notices_sent = 1u128 << i;
+        r.notices_taken = TakenNotices::from_indices([i]);
         let date = birthday + chrono::Duration::days(from + 3);
         assert!(
             !plan_day(&pack, &r, date, 3)
@@ -332,6 +380,42 @@ mod tests {
                 .iter()
                 .any(|x| x.notice_id() == Some("checkup-4m"))
         );
+    }
+
+    #[test]
+    fn notices_past_the_128th_are_offered_once_too() {
+        let mut pack = pack();
+        let template = pack
+            .notices
+            .iter()
+            .find(|n| n.when == NoticeWhen::Window && n.track == Some(Track::Child))
+            .unwrap()
+            .clone();
+        // 200 more window notices, all open from birth for 400 days: most sit past bit 127.
+        for k in 0..200 {
+            let mut n = template.clone();
+            n.id = format!("extra-{k}");
+            n.content_id = format!("notice/extra-{k}");
+            n.range = Some((0, 400));
+            pack.notices.push(n);
+        }
+        assert!(pack.notices.len() > 200);
+        let birthday = d(2026, 1, 1);
+        let days = run(&pack, reg(Stage::Child, birthday, birthday), birthday, 60);
+        let mut times: std::collections::HashMap<&str, Vec<i64>> = Default::default();
+        for (off, plan) in &days {
+            for id in plan.items.iter().filter_map(|i| i.notice_id()) {
+                times.entry(id).or_default().push(*off);
+            }
+        }
+        for k in 0..200 {
+            assert_eq!(
+                times.get(format!("extra-{k}").as_str()),
+                Some(&vec![0]),
+                "extra-{k}: on the first day only"
+            );
+        }
+        assert!(times.values().all(|t| t.len() == 1), "{times:?}");
     }
 
     #[test]

@@ -313,8 +313,10 @@ impl Application {
             replies_queued.clone(),
         );
         let processor = tokio::spawn(processor.run(wake.clone(), stop_rx.clone(), health.clone()));
+        // Durable commits: a reply attempt is on disk before its request leaves (and with it
+        // the processor's commit that queued the reply).
         let sender = ReplySender::new(
-            store::connect(&settings.database)?,
+            store::connect_durable(&settings.database)?,
             line.clone(),
             clock.clone(),
             settings.quota_reserve,

@@ -9,11 +9,24 @@ use std::time::{Duration, Instant};
 pub const SECRET: &str = "bench-channel-secret";
 pub const TOKEN: &str = "bench-access-token";
 
-/// The release binary; the benchmark measures it, not a debug build.
+/// The release binary; the benchmark measures it, not a debug build. Found where cargo puts
+/// it: `CARGO_TARGET_DIR` when set (at run time, else as it was at build time), else `target/`.
 pub fn release_bin() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/yorisoi");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| option_env!("CARGO_TARGET_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let target = if target.is_relative() {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(target)
+    } else {
+        target
+    };
+    let p = target.join("release/yorisoi");
     if !p.exists() {
-        eprintln!("build the release binary first: cargo build --release");
+        eprintln!(
+            "build the release binary first (cargo build --release): {} not found",
+            p.display()
+        );
         std::process::exit(2);
     }
     p

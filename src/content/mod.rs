@@ -193,15 +193,9 @@ impl ContentPack {
         day.map(|m| (&m.body, true))
     }
 
-    /// Bits of the notices named in a comma-separated list (bit i: `notices[i]`, first 128).
-    pub fn notice_bits(&self, ids: &str) -> u128 {
-        if ids.is_empty() {
-            return 0;
-        }
-        ids.split(',')
-            .filter_map(|id| self.notices.iter().position(|n| n.id == id))
-            .filter(|i| *i < 128)
-            .fold(0, |bits, i| bits | 1u128 << i)
+    /// The index in `notices` of the notice with this id.
+    pub fn notice_index(&self, id: &str) -> Option<usize> {
+        self.notices.iter().position(|n| n.id == id)
     }
 
     /// The last gestational day with a message: the pregnancy track ends after it.

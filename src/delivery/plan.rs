@@ -2,10 +2,11 @@
 //! per reader into pushes of at most five message objects; and rendering a push from its
 //! recorded items (the one way a push is turned into messages, first send or resend).
 
+use crate::content::NoticeWhen;
 use crate::content::{ContentPack, render};
 use crate::domain::{Position, Stage};
 use crate::line::Message;
-use crate::schedule::{self, Item, RegistrationView};
+use crate::schedule::{self, Item, RegistrationView, TakenNotices};
 use crate::store::deliveries::RecordedItem;
 use chrono::NaiveDate;
 use rusqlite::Connection;
@@ -52,6 +53,8 @@ pub struct Plan {
     /// Every push, grouped by reader.
     pub pushes: Vec<PlannedPush>,
     entries: Vec<Entry>,
+    /// Content ids of the age-window notices in the plan: recording one takes it.
+    once: Vec<Arc<str>>,
     /// Registrations completing today.
     pub completions: Vec<Completion>,
 }
@@ -68,6 +71,7 @@ impl Plan {
                     position: pos as u32,
                     registration_id: *r,
                     content_id: e.content_id.to_string(),
+                    once: self.once.contains(&e.content_id),
                 });
             }
         }
@@ -130,7 +134,7 @@ pub fn render_items(
             stage: reg.stage,
             date: reg.date,
             started_on: date,
-            notices_sent: 0,
+            notices_taken: TakenNotices::default(),
         };
         let pos = schedule::position(&view, date);
         let vars = render::vars(pack, &reg.nickname, pos);
@@ -161,16 +165,20 @@ pub fn plan_day_for_all(
     pack: &ContentPack,
     date: NaiveDate,
 ) -> anyhow::Result<Plan> {
+    // In registration order, so the taken notices are read alongside in one pass.
     let mut stmt = conn.prepare(
-        "SELECT rr.user_id, r.id, r.stage, COALESCE(r.due_date, r.birthday), r.started_on, r.notices_sent
+        "SELECT rr.user_id, r.id, r.stage, COALESCE(r.due_date, r.birthday), r.started_on
          FROM registrations r
          JOIN registration_readers rr ON rr.registration_id = r.id
          JOIN line_users u ON u.id = rr.user_id
-         WHERE r.status = 'active' AND u.following = 1",
+         WHERE r.status = 'active' AND u.following = 1
+         ORDER BY r.id",
     )?;
+    let mut taken_stmt = conn.prepare(
+        "SELECT registration_id, notice_id FROM registration_notices ORDER BY registration_id",
+    )?;
+    let mut taken = TakenCursor::new(taken_stmt.query([])?, pack)?;
     let mut rows: Vec<(i64, RegistrationView)> = Vec::new();
-    // Readers of the same age share the same list: parse each distinct one once.
-    let mut bits: HashMap<String, u128> = HashMap::new();
     let mut q = stmt.query([])?;
     while let Some(r) = q.next()? {
         let stage = match r.get_ref(2)?.as_str()? {
@@ -185,26 +193,98 @@ pub fn plan_day_for_all(
                 anyhow::anyhow!("registration {id}: a stored date is not a date")
             })
         };
-        let sent = r.get_ref(5)?.as_str()?;
-        let notices_sent = match bits.get(sent) {
-            Some(b) => *b,
-            None => *bits
-                .entry(sent.to_owned())
-                .or_insert_with(|| pack.notice_bits(sent)),
-        };
+        let id = r.get(1)?;
         rows.push((
             r.get(0)?,
             RegistrationView {
-                id: r.get(1)?,
+                id,
                 stage,
                 date: parse(3)?,
                 started_on: parse(4)?,
-                notices_sent,
+                notices_taken: taken.of(id)?,
             },
         ));
     }
     rows.sort_unstable_by_key(|(user, reg)| (*user, reg.id));
     Ok(plan_rows(pack, &rows, date))
+}
+
+/// `registration_notices` read in registration order beside the planning query: a merge join,
+/// one pass over each table and no lookup per registration. Identical sets (readers of the same
+/// age have the same) share one allocation.
+struct TakenCursor<'s, 'p> {
+    rows: rusqlite::Rows<'s>,
+    /// Notice id → index in the pack.
+    index: HashMap<&'p str, usize>,
+    /// The row read but not yet used: registration, notice index (None: not in the pack).
+    next: Option<(i64, Option<usize>)>,
+    words: Vec<u64>,
+    interned: HashMap<Box<[u64]>, TakenNotices>,
+    last: Option<(i64, TakenNotices)>,
+}
+
+impl<'s, 'p> TakenCursor<'s, 'p> {
+    fn new(rows: rusqlite::Rows<'s>, pack: &'p ContentPack) -> anyhow::Result<Self> {
+        let index = pack
+            .notices
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.as_str(), i))
+            .collect();
+        let mut cursor = Self {
+            rows,
+            index,
+            next: None,
+            words: Vec::new(),
+            interned: HashMap::new(),
+            last: None,
+        };
+        cursor.advance()?;
+        Ok(cursor)
+    }
+
+    fn advance(&mut self) -> anyhow::Result<()> {
+        self.next = match self.rows.next()? {
+            Some(r) => Some((
+                r.get_ref(0)?.as_i64()?,
+                self.index.get(r.get_ref(1)?.as_str()?).copied(),
+            )),
+            None => None,
+        };
+        Ok(())
+    }
+
+    /// The notices `registration_id` has taken; asked in ascending order of registration.
+    fn of(&mut self, registration_id: i64) -> anyhow::Result<TakenNotices> {
+        if let Some((id, set)) = &self.last
+            && *id == registration_id
+        {
+            return Ok(set.clone()); // a second reader of the same registration
+        }
+        self.words.clear();
+        while let Some((id, notice)) = self.next {
+            if id > registration_id {
+                break;
+            }
+            if id == registration_id
+                && let Some(i) = notice
+            {
+                schedule::set_bit(&mut self.words, i);
+            }
+            self.advance()?;
+        }
+        let set = match self.interned.get(self.words.as_slice()) {
+            Some(set) => set.clone(),
+            None => {
+                let set = TakenNotices::from_words(&self.words);
+                self.interned
+                    .insert(self.words.clone().into_boxed_slice(), set.clone());
+                set
+            }
+        };
+        self.last = Some((registration_id, set.clone()));
+        Ok(set)
+    }
 }
 
 /// One shared copy of each content id.
@@ -215,7 +295,15 @@ fn intern<'p>(map: &mut HashMap<&'p str, Arc<str>>, id: &'p str) -> Arc<str> {
 /// Plans already-read rows (sorted by reader, then registration).
 pub fn plan_rows(pack: &ContentPack, rows: &[(i64, RegistrationView)], date: NaiveDate) -> Plan {
     let end_age = pack.last_birthday();
-    let mut plan = Plan::default();
+    let mut plan = Plan {
+        once: pack
+            .notices
+            .iter()
+            .filter(|n| n.when == NoticeWhen::Window)
+            .map(|n| Arc::from(n.content_id.as_str()))
+            .collect(),
+        ..Plan::default()
+    };
     let mut interned: HashMap<&str, Arc<str>> = HashMap::new();
     let mut days: Vec<Entry> = Vec::new();
     let mut notices: Vec<(Entry, Vec<i64>)> = Vec::new();

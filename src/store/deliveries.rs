@@ -24,6 +24,9 @@ pub struct RecordedItem {
     pub registration_id: i64,
     /// The content id.
     pub content_id: String,
+    /// An age-window notice, delivered once per registration: recording the push takes it
+    /// (read back: whether this push holds it).
+    pub once: bool,
 }
 
 /// Whether a reader already has pushes recorded for a date (then those are the truth).
@@ -50,7 +53,9 @@ pub struct NewPush<'a> {
     pub items: &'a [RecordedItem],
 }
 
-/// Records a planned push with its items and takes its lease; returns the row id.
+/// Records a planned push with its items and takes its lease; returns the row id. Its
+/// age-window notices are taken in the same transaction: no later plan (a catch-up day, a
+/// rerun) offers them again unless this push ends failed or skipped.
 pub fn record_and_claim(
     conn: &Connection,
     push: NewPush<'_>,
@@ -73,8 +78,17 @@ pub fn record_and_claim(
     let mut stmt = conn.prepare_cached(
         "INSERT INTO delivery_items (delivery_id, position, registration_id, content_id) VALUES (?1, ?2, ?3, ?4)",
     )?;
+    let mut take = conn.prepare_cached(
+        "INSERT INTO registration_notices (registration_id, notice_id, delivery_id, taken_at)
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+    )?;
     for it in items {
         stmt.execute(params![id, it.position, it.registration_id, it.content_id])?;
+        if it.once
+            && let Some(notice) = it.content_id.strip_prefix("notice/")
+        {
+            take.execute(params![it.registration_id, notice, id, now])?;
+        }
     }
     Ok(id)
 }
@@ -148,7 +162,12 @@ pub fn release_claims(conn: &Connection) -> Result<usize, StoreError> {
 /// The items recorded for a push, in order.
 pub fn items(conn: &Connection, delivery_id: i64) -> Result<Vec<RecordedItem>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT position, registration_id, content_id FROM delivery_items WHERE delivery_id = ?1 ORDER BY position, registration_id",
+        "SELECT i.position, i.registration_id, i.content_id, n.delivery_id IS NOT NULL
+         FROM delivery_items i
+         LEFT JOIN registration_notices n ON n.registration_id = i.registration_id
+           AND n.notice_id = substr(i.content_id, 8) AND n.delivery_id = i.delivery_id
+           AND i.content_id LIKE 'notice/%'
+         WHERE i.delivery_id = ?1 ORDER BY i.position, i.registration_id",
     )?;
     let rows = stmt
         .query_map([delivery_id], |r| {
@@ -156,6 +175,7 @@ pub fn items(conn: &Connection, delivery_id: i64) -> Result<Vec<RecordedItem>, S
                 position: r.get(0)?,
                 registration_id: r.get(1)?,
                 content_id: r.get(2)?,
+                once: r.get(3)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -187,7 +207,8 @@ pub enum Outcome {
     Retry(String),
 }
 
-/// Records the outcome of a claimed push; a sent push marks its notices as received.
+/// Records the outcome of a claimed push. A sent push keeps the notices it took; a failed or
+/// skipped one gives them back, so the reader gets them on a later day inside their window.
 pub fn finish(conn: &Connection, id: i64, outcome: &Outcome, now: &str) -> Result<(), StoreError> {
     match outcome {
         Outcome::Sent { request_id, .. } => {
@@ -195,36 +216,39 @@ pub fn finish(conn: &Connection, id: i64, outcome: &Outcome, now: &str) -> Resul
                 "UPDATE deliveries SET status = 'sent', line_request_id = ?2, sent_at = ?3, lease_until = 0, error = NULL WHERE id = ?1",
             )?
             .execute(params![id, request_id, now])?;
-            let notices: Vec<(i64, String)> = conn
-                .prepare_cached(
-                    "SELECT registration_id, substr(content_id, 8) FROM delivery_items
-                     WHERE delivery_id = ?1 AND content_id LIKE 'notice/%'",
-                )?
-                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            let mut mark = conn.prepare_cached(
-                "UPDATE registrations SET notices_sent = CASE WHEN notices_sent = '' THEN ?2 ELSE notices_sent || ',' || ?2 END
-                 WHERE id = ?1 AND instr(',' || notices_sent || ',', ',' || ?2 || ',') = 0",
-            )?;
-            for (reg, notice) in notices {
-                mark.execute(params![reg, notice])?;
-            }
         }
         // A late outcome (a lease that expired while another run delivered it) never
         // overwrites `sent`: only a push still planned takes these.
         Outcome::Failed(e) => {
             conn.prepare_cached("UPDATE deliveries SET status = 'failed', error = ?2, lease_until = 0 WHERE id = ?1 AND status = 'planned'")?
                 .execute(params![id, e])?;
+            release_notices(conn, id)?;
         }
         Outcome::Skipped(e) => {
             conn.prepare_cached("UPDATE deliveries SET status = 'skipped', error = ?2, lease_until = 0 WHERE id = ?1 AND status = 'planned'")?
                 .execute(params![id, e])?;
+            release_notices(conn, id)?;
         }
         Outcome::Retry(e) => {
             conn.prepare_cached("UPDATE deliveries SET error = ?2, lease_until = 0 WHERE id = ?1 AND status = 'planned'")?
                 .execute(params![id, e])?;
         }
     }
+    Ok(())
+}
+
+/// Gives back the notices a push took, once it has ended failed or skipped (never one that
+/// ended sent, whatever outcome arrives late; never a notice another push has taken since).
+fn release_notices(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "DELETE FROM registration_notices
+         WHERE delivery_id = ?1
+           AND (registration_id, notice_id) IN (
+               SELECT registration_id, substr(content_id, 8) FROM delivery_items
+               WHERE delivery_id = ?1 AND content_id LIKE 'notice/%')
+           AND EXISTS (SELECT 1 FROM deliveries WHERE id = ?1 AND status IN ('failed', 'skipped'))",
+    )?
+    .execute([id])?;
     Ok(())
 }
 

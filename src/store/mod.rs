@@ -48,6 +48,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../migrations/0003_send_engine.sql"),
     ),
     (
+        "0004_registration_notices",
+        include_str!("../../migrations/0004_registration_notices.sql"),
+    ),
+    (
         "0005_retention",
         include_str!("../../migrations/0005_retention.sql"),
     ),
@@ -57,10 +61,47 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Opens a connection with the settings every connection gets. A database file yorisoi
-/// creates is readable by its owner only (0600), and so is a folder it creates for it (0700);
-/// SQLite gives the `-wal` and `-shm` files the main file's mode.
+/// Opens a connection with the settings every connection gets; its commits survive a crash of
+/// the process (see [`Durability`]). A database file yorisoi creates is readable by its owner
+/// only (0600), and so is a folder it creates for it (0700); SQLite gives the `-wal` and `-shm`
+/// files the main file's mode.
 pub fn connect(path: &Path) -> anyhow::Result<Connection> {
+    connect_with(path, Durability::Normal)
+}
+
+/// Opens a connection whose commits survive a power failure once they return.
+pub fn connect_durable(path: &Path) -> anyhow::Result<Connection> {
+    connect_with(path, Durability::Full)
+}
+
+/// What a commit promises once it returns.
+///
+/// In WAL mode a commit appends to one log file; `FULL` syncs that file at every commit,
+/// `NORMAL` only at checkpoints, so on power loss (never on a crash of the process) the last
+/// `NORMAL` commits can vanish. A sync covers everything appended before it, whichever
+/// connection wrote it: one durable commit makes every earlier commit durable too. A sync costs
+/// milliseconds on a real disk (about 5 ms on the development machine), and is paid with the
+/// write lock held, so it goes where a promise is made to the outside:
+/// - the inbox (`inbox.rs`) is `Full`: LINE never redelivers an event answered 200. Group commit
+///   shares one sync among every request of a burst;
+/// - delivery records are `Normal`: a push is recorded before it is sent; if power loss takes
+///   the record (or its outcome), the rerun plans the same push under the same deterministic
+///   retry key and LINE answers 409, so nothing is sent twice;
+/// - conversation state and queued replies are `Normal`: their events are kept durably by the
+///   inbox and processed again if the commit vanishes. Replies are sent after that commit; what
+///   keeps a reply from going out twice is one durable commit between the processor's commit
+///   and the request to LINE: the reply's claim (a `connect_durable` connection), which syncs
+///   the processor's commit with it. A sync for every processing batch would hold the write
+///   lock for milliseconds each time, straight into webhook latency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous=NORMAL`: survives a crash of the process.
+    Normal,
+    /// `synchronous=FULL`: survives power loss.
+    Full,
+}
+
+fn connect_with(path: &Path, durability: Durability) -> anyhow::Result<Connection> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::DirBuilder::new()
@@ -85,7 +126,7 @@ pub fn connect(path: &Path) -> anyhow::Result<Connection> {
     let mut conn = Connection::open(path)
         .with_context(|| format!("opening the database {}", path.display()))?;
     // The first statement reads the file: a file that is not SQLite fails here.
-    configure(&mut conn).map_err(|e| {
+    configure(&mut conn, durability).map_err(|e| {
         anyhow::anyhow!(
             "cannot use the database {}: {}",
             path.display(),
@@ -156,10 +197,14 @@ fn busy_handler(tries: i32) -> bool {
     true
 }
 
-fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
+fn configure(conn: &mut Connection, durability: Durability) -> rusqlite::Result<()> {
     conn.busy_handler(Some(busy_handler))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let synchronous = match durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Deleted and overwritten content is zeroed, so an erased reader's nickname or a cleared
     // webhook body does not linger in free space inside the file.
@@ -382,6 +427,76 @@ mod tests {
             .pragma_query_value(None, "application_id", |r| r.get(0))
             .unwrap();
         assert_eq!(id, APPLICATION_ID);
+    }
+
+    #[test]
+    fn durable_connections_sync_every_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let synchronous = |c: &rusqlite::Connection| {
+            c.pragma_query_value(None, "synchronous", |r| r.get::<_, i64>(0))
+                .unwrap()
+        };
+        assert_eq!(
+            synchronous(&super::connect_durable(&path).unwrap()),
+            2,
+            "FULL"
+        );
+        assert_eq!(synchronous(&super::connect(&path).unwrap()), 1, "NORMAL");
+    }
+
+    #[test]
+    fn notices_received_before_their_table_are_copied_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = super::connect(&dir.path().join("old.db")).unwrap();
+        for (name, sql) in &super::MIGRATIONS[..2] {
+            assert!(name.starts_with("000"));
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO line_users (id, line_user_id, created_at, updated_at) VALUES (1, 'U1', 'now', 'now');
+             INSERT INTO registrations (id, user_id, stage, nickname, birthday, status, started_on, created_at, updated_at, notices_sent)
+             VALUES (1, 1, 'child', 'a', '2026-01-01', 'active', '2026-01-01', 'now', 'now', 'birth-procedures,newborn-visit,checkup-1m'),
+                    (2, 1, 'child', 'b', '2026-01-01', 'active', '2026-01-01', 'now', 'now', ''),
+                    (3, 1, 'child', 'c', '2026-01-01', 'active', '2026-01-01', 'now', 'now', 'x');
+             INSERT INTO deliveries (id, user_id, delivery_date, seq, retry_key, status, planned_at)
+             VALUES (10, 1, '2026-01-01', 0, 'k10', 'sent', '2026-01-01T00:00:00.000Z'),
+                    (11, 1, '2026-02-20', 0, 'k11', 'planned', '2026-02-20T00:00:00.000Z');
+             INSERT INTO delivery_items (delivery_id, position, registration_id, content_id)
+             VALUES (10, 0, 1, 'child/day-0'), (10, 1, 1, 'notice/newborn-visit'),
+                    (11, 0, 2, 'notice/family-center-consultation');",
+        )
+        .unwrap();
+        super::migrate(&mut conn).unwrap();
+        let rows: Vec<(i64, String, Option<i64>, Option<String>)> = conn
+            .prepare("SELECT registration_id, notice_id, delivery_id, taken_at FROM registration_notices ORDER BY 1, 2")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let t = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            rows,
+            vec![
+                (1, "birth-procedures".into(), None, None),
+                (1, "checkup-1m".into(), None, None),
+                (
+                    1,
+                    "newborn-visit".into(),
+                    Some(10),
+                    t("2026-01-01T00:00:00.000Z")
+                ),
+                (
+                    2,
+                    "family-center-consultation".into(),
+                    Some(11),
+                    t("2026-02-20T00:00:00.000Z")
+                ),
+                (3, "x".into(), None, None),
+            ]
+        );
     }
 
     #[test]

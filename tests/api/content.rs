@@ -109,3 +109,36 @@ fn preview_shows_what_the_reader_receives() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("cannot read the date"));
 }
+
+#[test]
+fn a_notice_id_used_twice_across_files_is_an_error_naming_both_places() {
+    let notice = |date: &str| {
+        format!("# お知らせ\n\n[[notice]]\nid = \"checkup\"\ndate = \"{date}\"\ntext = \"a\"\n")
+    };
+    let dir = pack_with("notices/a.toml", &notice("04-01"));
+    std::fs::write(dir.path().join("notices/b.toml"), notice("05-01")).unwrap();
+    let out = yorisoi(&["content", "check", "--dir", dir.path().to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("notices/b.toml:3: notice id `checkup` is already used at notices/a.toml:3"),
+        "{text}"
+    );
+    let json = yorisoi(&[
+        "content",
+        "check",
+        "--json",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let dup = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["message"].as_str().unwrap().contains("already used"))
+        .expect("the duplicate is reported");
+    assert_eq!(dup["level"], "error");
+    assert_eq!(dup["file"], "notices/b.toml");
+    assert_eq!(dup["line"], 3);
+}

@@ -475,3 +475,114 @@ async fn a_rerun_sends_exactly_what_was_recorded() {
         "the recorded single-child push, unchanged: {first}"
     );
 }
+
+/// `yorisoi push` with a one-day catch-up window, so yesterday can be delivered too.
+fn push_with_catch_up(app: &TestApp, date: NaiveDate) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_yorisoi"))
+        .args(["push", "--json", "--date", &date.to_string()])
+        .env_clear()
+        .env("LINE_CHANNEL_SECRET", app.settings.channel_secret.expose())
+        .env(
+            "LINE_CHANNEL_ACCESS_TOKEN",
+            app.settings.channel_access_token.expose(),
+        )
+        .env("LINE_API_BASE", &app.settings.line_api_base)
+        .env("LINE_TIMEOUT_MS", "2000")
+        .env("YORISOI_DATABASE", &app.db_path)
+        .env("YORISOI_CONTENT_DIR", &app.settings.content_dir)
+        .env("YORISOI_PUSH_TIME", "off")
+        .env("YORISOI_CATCH_UP_DAYS", "1")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("yorisoi push runs")
+}
+
+/// The opening words of two age-window notices open on days 99 and 100 after birth.
+const CHECKUP_4M: &str = "4か月児健診のご案内です";
+const HIROBA: &str = "子育てひろばのご案内です";
+
+/// A reader registered yesterday whose child was 99 days old yesterday: inside the windows of
+/// the 4か月児健診 (days 90–130) and 子育てひろば (days 70–100) notices on both days.
+async fn reader_inside_two_windows(today: NaiveDate) -> (TestApp, String) {
+    let app = spawn_app_on(today - Days::new(1)).await;
+    let u = user_id(1);
+    app.register(&u, "子育て中", "はなこ", today - Days::new(100))
+        .await;
+    app.settle().await;
+    (app, u)
+}
+
+/// How many times each text was delivered to the reader, over every push.
+fn times_received(app: &TestApp, user: &str, text: &str) -> usize {
+    pushes_by_user(app)
+        .get(user)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|m| text_of(m).contains(text))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_notice_is_planned_once_when_two_days_are_caught_up() {
+    let today = real_today();
+    let (app, u) = reader_inside_two_windows(today).await;
+    // Yesterday's push cannot reach LINE (every retry answered 503): it stays planned, with
+    // its notices, while today is planned.
+    app.double.inject_on(Some(Via::Push), Fault::Status(503), 5);
+    let s = summary(&push_with_catch_up(&app, today - Days::new(1)));
+    assert_eq!(
+        (s["sent"].as_u64(), s["finished"].as_bool()),
+        (Some(0), Some(false)),
+        "{s}"
+    );
+    let s = summary(&push_with_catch_up(&app, today));
+    assert_eq!(s["sent"], 1, "today's message: {s}");
+    assert_eq!(
+        times_received(&app, &u, CHECKUP_4M),
+        0,
+        "not in today's push"
+    );
+    // LINE is back: yesterday's recorded push goes out, notices included.
+    let s = summary(&push_with_catch_up(&app, today - Days::new(1)));
+    assert_eq!(
+        (s["sent"].as_u64(), s["finished"].as_bool()),
+        (Some(1), Some(true)),
+        "{s}"
+    );
+    assert_eq!(pushes_by_user(&app)[&u].len(), 2, "one push per day");
+    assert_eq!(times_received(&app, &u, CHECKUP_4M), 1);
+    assert_eq!(times_received(&app, &u, HIROBA), 1);
+    // Nothing more on a rerun of either day.
+    for date in [today - Days::new(1), today] {
+        assert_eq!(summary(&push_with_catch_up(&app, date))["sent"], 0);
+    }
+    assert_eq!(times_received(&app, &u, CHECKUP_4M), 1);
+    app.assert_contract_held();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_notice_whose_push_failed_for_good_comes_on_a_later_day() {
+    let today = real_today();
+    let (app, u) = reader_inside_two_windows(today).await;
+    // LINE refuses yesterday's push (400: never retried).
+    app.double.inject_on(Some(Via::Push), Fault::Status(400), 1);
+    let s = summary(&push_with_catch_up(&app, today - Days::new(1)));
+    assert_eq!(
+        (s["sent"].as_u64(), s["failed"].as_u64()),
+        (Some(0), Some(1)),
+        "{s}"
+    );
+    assert_eq!(times_received(&app, &u, CHECKUP_4M), 0);
+    // Today, still inside both windows, the reader gets them.
+    let s = summary(&push_with_catch_up(&app, today));
+    assert_eq!(s["sent"], 1, "{s}");
+    let today_push = &pushes_by_user(&app)[&u];
+    assert_eq!(today_push.len(), 1);
+    let texts: Vec<String> = today_push[0].iter().map(text_of).collect();
+    assert!(texts.iter().any(|t| t.contains(CHECKUP_4M)), "{texts:?}");
+    assert!(texts.iter().any(|t| t.contains(HIROBA)), "{texts:?}");
+    // And only then: a rerun of today sends nothing more.
+    assert_eq!(summary(&push_with_catch_up(&app, today))["sent"], 0);
+    assert_eq!(times_received(&app, &u, CHECKUP_4M), 1);
+}
