@@ -282,3 +282,51 @@ async fn writes_after_another_process_closed_the_database_are_kept() {
         "what the service wrote after the push is in the database"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_delivered_but_never_recorded_is_resent_with_its_key_and_arrives_once() {
+    let today = real_today();
+    let app = spawn_app_on(today).await;
+    register_readers(&app, 1..=3, today).await;
+    assert!(app.push_cli(&["--json"]).status.success());
+    let keys: Vec<String> = app
+        .double
+        .delivered()
+        .into_iter()
+        .filter(|d| d.via == Via::Push)
+        .filter_map(|d| d.retry_key)
+        .collect();
+    assert_eq!(keys.len(), 3);
+    // As the database stands had the process died after LINE accepted the pushes and before
+    // their outcomes were committed.
+    app.db()
+        .execute(
+            "UPDATE deliveries SET status = 'planned', sent_at = NULL, line_request_id = NULL, lease_until = 0",
+            [],
+        )
+        .unwrap();
+    app.db()
+        .execute("UPDATE delivery_runs SET finished_at = NULL", [])
+        .unwrap();
+    let s = summary(&app.push_cli(&["--json"]));
+    assert_eq!(
+        (s["sent"].as_u64(), s["already_sent"].as_u64()),
+        (Some(0), Some(3)),
+        "{s}"
+    );
+    assert_eq!(
+        app.double.stats().duplicates,
+        3,
+        "the same keys again: LINE answered 409"
+    );
+    for user in (1..=3).map(user_id) {
+        assert_eq!(pushes_to(&app, &user), 1, "exactly one message each");
+    }
+    let resent: Vec<String> = app
+        .double
+        .delivered()
+        .into_iter()
+        .filter_map(|d| d.retry_key)
+        .collect();
+    assert_eq!(resent, keys, "nothing new was accepted");
+}
