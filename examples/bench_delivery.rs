@@ -169,13 +169,26 @@ struct Killed {
     lease_wait_ms: u64,
     /// From holding the lease to the kill.
     after_ms: u64,
+    /// Pushes the double accepted from this run (counted after the kill: requests in flight at
+    /// the kill included).
+    delivered: u64,
     /// It had finished (or exited) before the kill came.
     exited_first: Option<i32>,
 }
 
+/// Pushes the double has accepted so far.
+async fn accepted(port: u16) -> anyhow::Result<u64> {
+    Ok(double_stats(port).await?["stats"]["pushes"]
+        .as_u64()
+        .unwrap_or(0))
+}
+
 /// Starts `yorisoi push --wait 120` (unthrottled), waits until it holds the delivery lease,
-/// lets it run `after_ms`, then `kill -9`.
-fn run_and_kill(db: &Path, port: u16, after_ms: u64) -> anyhow::Result<Killed> {
+/// and `kill -9`s it once the double has accepted `more` of its pushes: a random moment in the
+/// middle of sending, whatever the speed of the machine (a kill timed in milliseconds lands
+/// after the end of a day that a fast run finishes in three).
+async fn run_and_kill(db: &Path, port: u16, more: u64) -> anyhow::Result<Killed> {
+    let base = accepted(port).await?;
     let mut cmd = Command::new(release_bin());
     cmd.args(["push", "--json", "--wait", "120"]);
     yorisoi_env(&mut cmd, db, port);
@@ -199,24 +212,40 @@ fn run_and_kill(db: &Path, port: u16, after_ms: u64) -> anyhow::Result<Killed> {
         if started.elapsed() > Duration::from_secs(150) {
             anyhow::bail!("yorisoi push never took the delivery lease");
         }
-        std::thread::sleep(Duration::from_millis(5));
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let lease_wait_ms = started.elapsed().as_millis() as u64;
+    let leased = Instant::now();
     if exited_first.is_none() {
-        std::thread::sleep(Duration::from_millis(after_ms));
-        if let Some(status) = child.try_wait()? {
-            exited_first = Some(status.code().unwrap_or(-1));
+        // The double's counters are read every 20 ms: often enough to land mid-send, rarely
+        // enough not to slow it (each read walks its per-user table).
+        while accepted(port).await? < base + more && leased.elapsed() < Duration::from_secs(60) {
+            if let Some(status) = child.try_wait()? {
+                exited_first = Some(status.code().unwrap_or(-1));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let _ = Command::new("kill")
             .args(["-9", &child.id().to_string()])
+            .stderr(Stdio::null())
             .status();
     }
+    let after_ms = leased.elapsed().as_millis() as u64;
     let _ = child.wait();
+    // Let requests that were in flight at the kill land before counting.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     Ok(Killed {
         lease_wait_ms,
         after_ms,
+        delivered: accepted(port).await? - base,
         exited_first,
     })
+}
+
+/// How many of the `remaining` pushes a run is let send before its kill: 5–45 %.
+fn kill_point(rng: &mut Lcg, remaining: u64) -> u64 {
+    (remaining * (5 + rng.next(41)) / 100).max(1)
 }
 
 /// The rerun after the kills (`--wait 120`), to completion: its summary, how long it took
@@ -270,15 +299,15 @@ impl std::fmt::Display for Log {
     }
 }
 
-fn describe(k: &Killed, delivered: &Value) -> String {
+fn describe(k: &Killed, total: u64) -> String {
     match k.exited_first {
         Some(code) => format!(
-            "lease after {} ms, exited (code {code}) before the kill at {} ms ({delivered} delivered)",
-            k.lease_wait_ms, k.after_ms
+            "lease after {} ms, finished (exit code {code}) {} ms later, before the kill: {} delivered ({total} in all)",
+            k.lease_wait_ms, k.after_ms, k.delivered
         ),
         None => format!(
-            "lease after {} ms, killed {} ms later ({delivered} delivered)",
-            k.lease_wait_ms, k.after_ms
+            "lease after {} ms, killed {} ms later: {} delivered ({total} in all)",
+            k.lease_wait_ms, k.after_ms, k.delivered
         ),
     }
 }
@@ -379,10 +408,11 @@ async fn crash(dir: &Path) -> anyhow::Result<()> {
         .duration_since(std::time::UNIX_EPOCH)?
         .as_nanos() as u64);
     let mut kills = Vec::new();
+    let mut delivered = 0;
     for _ in 0..6 {
-        let k = run_and_kill(&db, port, 250 + rng.next(2_500))?;
-        let st = double_stats(port).await?;
-        kills.push(describe(&k, &st["stats"]["pushes"]));
+        let k = run_and_kill(&db, port, kill_point(&mut rng, 100_000 - delivered)).await?;
+        delivered += k.delivered;
+        kills.push(describe(&k, delivered));
     }
     let (s, rerun_wait, log) = rerun(&db, port)?;
     let st = double_stats(port).await?;
@@ -423,14 +453,13 @@ async fn crash2(dir: &Path) -> anyhow::Result<()> {
     let mut rng = Lcg(std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_nanos() as u64);
+    let mut delivered = [0u64; 2];
     for round in 1..=3 {
-        for (name, db, _) in &dbs {
-            let k = run_and_kill(db, port, 150 + rng.next(1_200))?;
-            let st = double_stats(port).await?;
-            println!(
-                "(d) {name} run {round}: {}",
-                describe(&k, &st["stats"]["pushes"])
-            );
+        for (i, (name, db, _)) in dbs.iter().enumerate() {
+            let more = kill_point(&mut rng, N - delivered[i].min(N));
+            let k = run_and_kill(db, port, more).await?;
+            delivered[i] += k.delivered;
+            println!("(d) {name} run {round}: {}", describe(&k, delivered[i]));
         }
     }
     for (name, db, _) in &dbs {
