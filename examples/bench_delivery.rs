@@ -1,6 +1,6 @@
 //! Delivery benchmark, against `yorisoi line-double` on loopback, release build.
 //!
-//!     cargo build --release && cargo run --release --example bench_delivery -- [plan|throughput|crash|all]
+//!     cargo build --release && cargo run --release --example bench_delivery -- [plan|throughput|crash|crash2|all]
 //!
 //! (a) plan: one day for 1,000,000 active registrations with spread-out dates (`yorisoi push
 //!     --dry-run`): planning time and peak RSS of the process.
@@ -8,6 +8,12 @@
 //!     2,000 requests/s (pushes/s, and 429s seen by the double).
 //! (c) crash: `kill -9` of `yorisoi push` at random moments during a 100,000-push day, then a
 //!     rerun to completion: every reader must have exactly one push (zero duplicates, zero missing).
+//! (d) crash2: two installations on one channel the same day: two fresh databases with the same
+//!     internal user ids but different LINE users (A: 1..=50,000, B: 1,000,001..=1,050,000), one
+//!     double; `kill -9` of `yorisoi push` three times on each, interleaved (A, B, A, B, A, B),
+//!     then a rerun of each: every reader of both must have exactly one push (the double's
+//!     per-user counters). Without the installation id in the retry keys, B's pushes would reuse
+//!     A's keys and be answered 409: ~all of B missing.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -124,6 +130,205 @@ fn push(db: &Path, line_port: u16, extra: &[(&str, &str)], args: &[&str]) -> any
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
+/// Settings of the kill tests: the double unthrottled, many pushes in flight at a kill.
+const FAST: [(&str, &str); 2] = [
+    ("YORISOI_PUSH_RATE", "1000000"),
+    ("YORISOI_PUSH_CONCURRENCY", "128"),
+];
+
+/// Like `make_db(path, n, true)` (every reader gets exactly one push), but reader `i`'s LINE user
+/// id is `user_id(line_offset + i)`: another installation with the same internal ids and dates,
+/// whose readers are other people.
+fn make_db_line_offset(path: &Path, n: u64, line_offset: u64) -> anyhow::Result<()> {
+    make_db(path, n, true)?;
+    if line_offset == 0 {
+        return Ok(());
+    }
+    let mut conn = rusqlite::Connection::open(path)?;
+    let tx = conn.transaction()?;
+    {
+        let mut set = tx.prepare("UPDATE line_users SET line_user_id = ?2 WHERE id = ?1")?;
+        for i in 1..=n {
+            set.execute(params![
+                i as i64,
+                yorisoi::line_double::user_id(line_offset + i)
+            ])?;
+        }
+    }
+    tx.commit()?;
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    Ok(())
+}
+
+/// The pid holding the database's delivery lease, if any.
+fn lease_pid(conn: &rusqlite::Connection) -> Option<i64> {
+    conn.query_row(
+        "SELECT pid FROM process_leases WHERE name = 'delivery'",
+        [],
+        |r| r.get(0),
+    )
+    .ok()
+}
+
+/// One `yorisoi push` killed with `kill -9`.
+struct Killed {
+    /// From its start until it held the delivery lease (after a kill, the killed run's lease
+    /// is still in the database).
+    lease_wait_ms: u64,
+    /// From holding the lease to the kill.
+    after_ms: u64,
+    /// Pushes the double accepted from this run (counted after the kill: requests in flight at
+    /// the kill included).
+    delivered: u64,
+    /// It had finished (or exited) before the kill came.
+    exited_first: Option<i32>,
+}
+
+/// Pushes the double has accepted so far.
+async fn accepted(port: u16) -> anyhow::Result<u64> {
+    Ok(double_stats(port).await?["stats"]["pushes"]
+        .as_u64()
+        .unwrap_or(0))
+}
+
+/// Starts `yorisoi push --wait 120` (unthrottled), waits until it holds the delivery lease,
+/// and `kill -9`s it once the double has accepted `more` of its pushes: a random moment in the
+/// middle of sending, whatever the speed of the machine (a kill timed in milliseconds lands
+/// after the end of a day that a fast run finishes in three).
+async fn run_and_kill(db: &Path, port: u16, more: u64) -> anyhow::Result<Killed> {
+    let base = accepted(port).await?;
+    let mut cmd = Command::new(release_bin());
+    cmd.args(["push", "--json", "--wait", "120"]);
+    yorisoi_env(&mut cmd, db, port);
+    for (k, v) in FAST {
+        cmd.env(k, v);
+    }
+    let started = Instant::now();
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+    let pid = i64::from(child.id());
+    let conn = rusqlite::Connection::open(db)?;
+    conn.busy_timeout(Duration::from_secs(1))?;
+    let mut exited_first = None;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            exited_first = Some(status.code().unwrap_or(-1));
+            break;
+        }
+        if lease_pid(&conn) == Some(pid) {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(150) {
+            anyhow::bail!("yorisoi push never took the delivery lease");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let lease_wait_ms = started.elapsed().as_millis() as u64;
+    let leased = Instant::now();
+    if exited_first.is_none() {
+        // The double's counters are read every 20 ms: often enough to land mid-send, rarely
+        // enough not to slow it (each read walks its per-user table).
+        while accepted(port).await? < base + more && leased.elapsed() < Duration::from_secs(60) {
+            if let Some(status) = child.try_wait()? {
+                exited_first = Some(status.code().unwrap_or(-1));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = Command::new("kill")
+            .args(["-9", &child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+    }
+    let after_ms = leased.elapsed().as_millis() as u64;
+    let _ = child.wait();
+    // Let requests that were in flight at the kill land before counting.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    Ok(Killed {
+        lease_wait_ms,
+        after_ms,
+        delivered: accepted(port).await? - base,
+        exited_first,
+    })
+}
+
+/// How many of the `remaining` pushes a run is let send before its kill: 5–45 %.
+fn kill_point(rng: &mut Lcg, remaining: u64) -> u64 {
+    (remaining * (5 + rng.next(41)) / 100).max(1)
+}
+
+/// The rerun after the kills (`--wait 120`), to completion: its summary, how long it took
+/// beyond planning and sending (start, waiting for the killed run's lease, completion), and its
+/// log lines (a warning per push answered 409 would flood the terminal: counted, not shown).
+fn rerun(db: &Path, port: u16) -> anyhow::Result<(Value, u64, Log)> {
+    let mut cmd = Command::new(release_bin());
+    cmd.args(["push", "--json", "--wait", "120"]);
+    yorisoi_env(&mut cmd, db, port);
+    for (k, v) in FAST {
+        cmd.env(k, v);
+    }
+    let t = Instant::now();
+    let out = cmd.output()?;
+    let wall = t.elapsed().as_millis() as u64;
+    let s: Value = serde_json::from_slice(&out.stdout)?;
+    let busy = s["plan_ms"].as_u64().unwrap_or(0) + s["send_ms"].as_u64().unwrap_or(0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let log = Log {
+        lines: stderr.lines().count(),
+        conflicts: stderr.lines().filter(|l| l.contains("status=409")).count(),
+        other: stderr
+            .lines()
+            .filter(|l| !l.contains("status=409"))
+            .map(|l| l.split_once("  ").map_or(l, |(_, rest)| rest).to_owned())
+            .collect(),
+    };
+    Ok((s, wall.saturating_sub(busy), log))
+}
+
+/// What a rerun logged.
+struct Log {
+    lines: usize,
+    /// Warnings for a push answered 409 (delivered by a killed run, unrecorded).
+    conflicts: usize,
+    /// The other lines, without their timestamps.
+    other: Vec<String>,
+}
+
+impl std::fmt::Display for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} log lines ({} of them a 409 warning)",
+            self.lines, self.conflicts
+        )?;
+        for l in &self.other {
+            write!(f, "\n      {l}")?;
+        }
+        Ok(())
+    }
+}
+
+fn describe(k: &Killed, total: u64) -> String {
+    match k.exited_first {
+        Some(code) => format!(
+            "lease after {} ms, finished (exit code {code}) {} ms later, before the kill: {} delivered ({total} in all)",
+            k.lease_wait_ms, k.after_ms, k.delivered
+        ),
+        None => format!(
+            "lease after {} ms, killed {} ms later: {} delivered ({total} in all)",
+            k.lease_wait_ms, k.after_ms, k.delivered
+        ),
+    }
+}
+
+async fn double_per_user(port: u16) -> anyhow::Result<std::collections::HashMap<String, u64>> {
+    Ok(
+        reqwest::get(format!("http://127.0.0.1:{port}/__double/per-user"))
+            .await?
+            .json()
+            .await?,
+    )
+}
+
 async fn double_stats(port: u16) -> anyhow::Result<Value> {
     Ok(
         reqwest::get(format!("http://127.0.0.1:{port}/__double/stats"))
@@ -211,38 +416,22 @@ async fn crash(dir: &Path) -> anyhow::Result<()> {
         .duration_since(std::time::UNIX_EPOCH)?
         .as_nanos() as u64);
     let mut kills = Vec::new();
+    let mut delivered = 0;
     for _ in 0..6 {
-        let mut cmd = Command::new(release_bin());
-        cmd.args(["push", "--json"]);
-        yorisoi_env(&mut cmd, &db, port);
-        cmd.env("YORISOI_PUSH_RATE", "1000000")
-            .env("YORISOI_PUSH_CONCURRENCY", "128");
-        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
-        let wait = 300 + rng.next(2_500);
-        std::thread::sleep(Duration::from_millis(wait));
-        let _ = Command::new("kill")
-            .args(["-9", &child.id().to_string()])
-            .status();
-        let _ = child.wait();
-        let st = double_stats(port).await?;
-        kills.push(format!("{wait} ms ({} delivered)", st["stats"]["pushes"]));
+        let k = run_and_kill(&db, port, kill_point(&mut rng, 100_000 - delivered)).await?;
+        delivered += k.delivered;
+        kills.push(describe(&k, delivered));
     }
-    let s = push(
-        &db,
-        port,
-        &[
-            ("YORISOI_PUSH_RATE", "1000000"),
-            ("YORISOI_PUSH_CONCURRENCY", "128"),
-        ],
-        &[],
-    )?;
+    let (s, rerun_wait, log) = rerun(&db, port)?;
     let st = double_stats(port).await?;
     drop(double);
     let recipients = st["recipients"].as_u64().unwrap_or(0);
     let more_than_one = st["recipients_with_more_than_one"].as_u64().unwrap_or(0);
-    println!("(c) kill -9 after {}", kills.join(", "));
+    for (i, k) in kills.iter().enumerate() {
+        println!("(c) run {}: {k}", i + 1);
+    }
     println!(
-        "(c) rerun: sent {}, already sent {}; double: {} readers reached of 100000, {} with more than one push, {} retried keys answered 409",
+        "(c) rerun: sent {}, already sent {}, {rerun_wait} ms beyond planning and sending (start, lease); {log}\n(c) double: {} readers reached of 100000, {} with more than one push, {} retried keys answered 409",
         s["sent"], s["already_sent"], recipients, more_than_one, st["stats"]["duplicates"]
     );
     println!(
@@ -251,6 +440,69 @@ async fn crash(dir: &Path) -> anyhow::Result<()> {
     );
     if more_than_one > 0 || recipients != 100_000 {
         anyhow::bail!("exactly-once violated");
+    }
+    Ok(())
+}
+
+/// Two installations on one channel, the same day, each killed three times (interleaved), then
+/// rerun: every reader of both gets exactly one push.
+async fn crash2(dir: &Path) -> anyhow::Result<()> {
+    const N: u64 = 50_000;
+    const B_OFFSET: u64 = 1_000_000;
+    let dbs = [
+        ("A", dir.join("crash2-a.db"), 0),
+        ("B", dir.join("crash2-b.db"), B_OFFSET),
+    ];
+    for (_, db, offset) in &dbs {
+        make_db_line_offset(db, N, *offset)?;
+    }
+    let port = free_port();
+    let double = start_double(port, None);
+    let mut rng = Lcg(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos() as u64);
+    let mut delivered = [0u64; 2];
+    for round in 1..=3 {
+        for (i, (name, db, _)) in dbs.iter().enumerate() {
+            let more = kill_point(&mut rng, N - delivered[i].min(N));
+            let k = run_and_kill(db, port, more).await?;
+            delivered[i] += k.delivered;
+            println!("(d) {name} run {round}: {}", describe(&k, delivered[i]));
+        }
+    }
+    for (name, db, _) in &dbs {
+        let (s, wait, log) = rerun(db, port)?;
+        println!(
+            "(d) {name} rerun: sent {}, already sent {}, failed {}, finished {}, {wait} ms beyond planning and sending (start, lease); {log}",
+            s["sent"], s["already_sent"], s["failed"], s["finished"]
+        );
+    }
+    let st = double_stats(port).await?;
+    let per_user = double_per_user(port).await?;
+    drop(double);
+    let mut bad = false;
+    for (name, _, offset) in &dbs {
+        let counts: Vec<u64> = (1..=N)
+            .map(|i| {
+                per_user
+                    .get(&yorisoi::line_double::user_id(offset + i))
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let missing = counts.iter().filter(|c| **c == 0).count();
+        let doubled = counts.iter().filter(|c| **c > 1).count();
+        println!("(d) {name}: {N} readers, duplicates: {doubled}, missing: {missing}");
+        bad |= missing > 0 || doubled > 0;
+    }
+    println!(
+        "(d) double: {} pushes accepted, {} retried keys answered 409, {} recipients in all",
+        st["stats"]["pushes"],
+        st["stats"]["duplicates"],
+        per_user.len()
+    );
+    if bad || per_user.len() as u64 != 2 * N {
+        anyhow::bail!("exactly-once violated across two installations");
     }
     Ok(())
 }
@@ -272,6 +524,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if which == "crash" || which == "all" {
         crash(&dir).await?;
+    }
+    if which == "crash2" || which == "all" {
+        crash2(&dir).await?;
     }
     Ok(())
 }

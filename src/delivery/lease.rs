@@ -1,5 +1,7 @@
 //! The delivery lease: one process delivers at a time, so this process's rate limiter is the
-//! channel's, and claims left on pushes by a process that stopped mid-send can be voided.
+//! channel's, and claims left on pushes by a process that stopped mid-send can be voided. A
+//! holder whose process no longer exists on this host (`kill -9`, a crash) is taken over at
+//! once; one on another host, or alive, is waited for until its lease expires.
 
 use super::{DELIVERY_LEASE, DELIVERY_LEASE_TTL, RunError, Worker};
 use crate::store::deliveries;
@@ -23,6 +25,17 @@ impl Worker {
                             if let Some(prev) = a.took_over {
                                 tracing::warn!(previous = %prev, freed, "took over the delivery lease of a process that stopped");
                             }
+                            Ok(Ok(()))
+                        }
+                        // Its process is gone (kill -9, a crash on this host): taken over at
+                        // once, as `serve` does, instead of waiting out the expiry.
+                        Err(AcquireError::Held(h)) if leases::holder_is_gone(&h, &holder) => {
+                            if !leases::take_over(conn, DELIVERY_LEASE, &h, &holder, DELIVERY_LEASE_TTL)? {
+                                // Someone else took it meanwhile: look again.
+                                return Ok(Err(h));
+                            }
+                            let freed = deliveries::release_claims(conn)?;
+                            tracing::warn!(previous = %h, freed, "took over the delivery lease of a process on this host that no longer exists");
                             Ok(Ok(()))
                         }
                         Err(AcquireError::Held(h)) => Ok(Err(h)),

@@ -134,6 +134,44 @@ async fn a_second_push_run_waits_or_names_who_delivers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_run_takes_over_at_once_the_lease_of_a_delivery_process_that_is_gone() {
+    let today = real_today();
+    let app = spawn_app_on(today).await;
+    register_readers(&app, 1..=2, today).await;
+    // A `yorisoi push` killed with kill -9 on this host: its lease row stays, live for another
+    // minute, but its process is gone.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let host = yorisoi::store::leases::Holder::new().host;
+    app.db()
+        .execute(
+            "INSERT INTO process_leases (name, holder, pid, host, acquired_at, expires_ms)
+             VALUES ('delivery', 'killed', ?1, ?2, '2026-01-01T00:00:00.000Z',
+                     CAST(unixepoch('subsec') * 1000 AS INTEGER) + 60000)",
+            rusqlite::params![gone.id(), host],
+        )
+        .unwrap();
+    let started = std::time::Instant::now();
+    let out = app.push_cli(&["--json", "--wait", "0"]);
+    let s = summary(&out);
+    assert!(
+        out.status.success(),
+        "not refused: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(s["sent"], 2, "{s}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "taken over at once, not after the lease expired"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM process_leases WHERE name = 'delivery'"),
+        0,
+        "released at the end"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_whose_answer_was_lost_is_retried_with_its_token_and_arrives_once() {
     let app = spawn_app().await;
     let user = user_id(1);
