@@ -63,6 +63,16 @@ fn prepare(
     })
 }
 
+/// What the finisher counted.
+#[derive(Default)]
+struct Tally {
+    sent: usize,
+    failed: usize,
+    skipped: usize,
+    not_sent: usize,
+    answered_409: usize,
+}
+
 impl Worker {
     /// Sends the day: a producer records and claims fresh pushes (phase 1), then sweeps every
     /// push of the date still planned (phase 2: earlier runs, readers already recorded); a
@@ -185,7 +195,7 @@ impl Worker {
         };
 
         let finisher = async {
-            let mut tally = (0usize, 0usize, 0usize, 0usize);
+            let mut tally = Tally::default();
             while let Some(first) = done_rx.recv().await {
                 let mut batch = vec![first];
                 while batch.len() < CHUNK {
@@ -198,19 +208,19 @@ impl Worker {
                     match o {
                         Outcome::Sent {
                             duplicate: false, ..
-                        } => tally.0 += 1,
+                        } => tally.sent += 1,
                         Outcome::Sent {
                             duplicate: true, ..
-                        } => {}
-                        Outcome::Failed(_) => tally.1 += 1,
+                        } => tally.answered_409 += 1,
+                        Outcome::Failed(_) => tally.failed += 1,
                         Outcome::Retry(_) => {
-                            tally.3 += 1;
+                            tally.not_sent += 1;
                             retry_later
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner())
                                 .insert(*id);
                         }
-                        Outcome::Skipped(_) => tally.2 += 1,
+                        Outcome::Skipped(_) => tally.skipped += 1,
                     }
                 }
                 let now = store::ts(self.clock.now());
@@ -231,12 +241,19 @@ impl Worker {
 
         let (produced, (), tally) = tokio::join!(producer, sender, finisher);
         produced?;
-        let (sent, failed, skipped, not_sent) = tally?;
+        let Tally {
+            sent,
+            failed,
+            skipped,
+            not_sent,
+            answered_409,
+        } = tally?;
         let failed_before = *stale.lock().unwrap_or_else(|e| e.into_inner());
         summary.sent += sent;
         summary.failed += failed + failed_before;
         summary.skipped += skipped;
         summary.not_sent += not_sent;
+        summary.answered_409 += answered_409;
         if let Some(h) = halt.lock().unwrap_or_else(|e| e.into_inner()).take() {
             summary.monthly_limit |= h == Halt::MonthlyLimit;
             tracing::error!(cause = %h, left_planned = not_sent, "delivery stopped: nothing is marked failed; the date is retried once the cause is gone");

@@ -312,7 +312,12 @@ impl LineClient {
                     )
                 })
                 .collect();
-            tracing::warn!(path, status, request_id = ?request_id, line_message = %message, details = ?details, "LINE request failed");
+            if status == 409 && retry_key.is_some() {
+                // Expected on every rerun after a crash: delivered before, not again.
+                tracing::debug!(path, request_id = ?request_id, "retry key already accepted (409)");
+            } else {
+                tracing::warn!(path, status, request_id = ?request_id, line_message = %message, details = ?details, "LINE request failed");
+            }
             let message = if details.is_empty() {
                 message
             } else {
