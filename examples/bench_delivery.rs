@@ -58,10 +58,10 @@ fn make_db(path: &Path, n: u64, every_day_has_message: bool) -> anyhow::Result<(
             "INSERT INTO registrations (id, user_id, stage, nickname, due_date, birthday, status, started_on, created_at, updated_at)
              VALUES (?1, ?1, ?2, 'はなこ', ?3, ?4, 'active', '2020-01-01', 'now', 'now')",
         )?;
-        // As a push records them: with the push that took each and when.
+        // As a push records them: with the push that took each, when, and the window's end.
         let mut taken = tx.prepare(
-            "INSERT INTO registration_notices (registration_id, notice_id, delivery_id, taken_at)
-             VALUES (?1, ?2, ?3, '2026-11-01T22:00:00.000Z')",
+            "INSERT INTO registration_notices (registration_id, notice_id, delivery_id, taken_at, open_until)
+             VALUES (?1, ?2, ?3, '2026-11-01T22:00:00.000Z', ?4)",
         )?;
         let mut reader = tx.prepare("INSERT INTO registration_readers (registration_id, user_id, role, added_at) VALUES (?1, ?1, 'owner', 'now')")?;
         for i in 1..=n as i64 {
@@ -80,8 +80,9 @@ fn make_db(path: &Path, n: u64, every_day_has_message: bool) -> anyhow::Result<(
                     due.to_string(),
                     Option::<String>::None
                 ])?;
-                for n in received(&pack, "pregnancy", gd as i64) {
-                    taken.execute(params![i, n, i * 20])?;
+                for (n, to) in received(&pack, "pregnancy", gd as i64) {
+                    let until = due + chrono::Duration::days(to - 280);
+                    taken.execute(params![i, n, i * 20, until.to_string()])?;
                 }
             } else {
                 let days = rng.next(1097);
@@ -92,8 +93,9 @@ fn make_db(path: &Path, n: u64, every_day_has_message: bool) -> anyhow::Result<(
                     Option::<String>::None,
                     birthday.to_string()
                 ])?;
-                for n in received(&pack, "child", days as i64) {
-                    taken.execute(params![i, n, i * 20])?;
+                for (n, to) in received(&pack, "child", days as i64) {
+                    let until = birthday + chrono::Duration::days(to);
+                    taken.execute(params![i, n, i * 20, until.to_string()])?;
                 }
             }
             reader.execute(params![i])?;
@@ -106,8 +108,12 @@ fn make_db(path: &Path, n: u64, every_day_has_message: bool) -> anyhow::Result<(
 }
 
 /// Steady state: a registration has received every window notice whose window began before
-/// today (it was registered long ago).
-fn received<'p>(pack: &'p yorisoi::content::ContentPack, track: &str, day: i64) -> Vec<&'p str> {
+/// today (it was registered long ago); each with the last track day of its window.
+fn received<'p>(
+    pack: &'p yorisoi::content::ContentPack,
+    track: &str,
+    day: i64,
+) -> Vec<(&'p str, i64)> {
     pack.notices
         .iter()
         .filter(|n| n.when == yorisoi::content::NoticeWhen::Window)
@@ -115,7 +121,7 @@ fn received<'p>(pack: &'p yorisoi::content::ContentPack, track: &str, day: i64) 
             n.track.is_some_and(|t| t.as_str() == track)
                 && n.range.is_some_and(|(from, _)| from < day)
         })
-        .map(|n| n.id.as_str())
+        .filter_map(|n| Some((n.id.as_str(), n.range?.1)))
         .collect()
 }
 

@@ -349,7 +349,7 @@ fn preview(args: PreviewArgs) -> anyhow::Result<ExitCode> {
                 print_message(&m);
             }
             // As the worker does: an age-window notice, once taken, is not offered again.
-            for it in items.iter().filter(|i| i.once) {
+            for it in items.iter().filter(|i| i.window_end.is_some()) {
                 if let Some(i) = pack.notice_index(&it.content_id["notice/".len()..]) {
                     reg.notices_taken = reg.notices_taken.with(i);
                 }

@@ -63,8 +63,8 @@ pub struct RegistrationView {
     pub date: NaiveDate,
     /// The date its current delivery run began: nothing is delivered for earlier days.
     pub started_on: NaiveDate,
-    /// Notices taken by a planned or sent push: an age-window notice among them is not
-    /// offered again.
+    /// Notices taken by a planned or sent push (planning loads those whose window is still
+    /// open on the date): an age-window notice among them is not offered again.
     pub notices_taken: TakenNotices,
 }
 

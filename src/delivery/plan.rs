@@ -53,8 +53,9 @@ pub struct Plan {
     /// Every push, grouped by reader.
     pub pushes: Vec<PlannedPush>,
     entries: Vec<Entry>,
-    /// Content ids of the age-window notices in the plan: recording one takes it.
-    once: Vec<Arc<str>>,
+    /// The age-window notices of the pack, with the last track day of their window: recording
+    /// one takes it.
+    windows: Vec<(Arc<str>, i64)>,
     /// Registrations completing today.
     pub completions: Vec<Completion>,
 }
@@ -71,7 +72,11 @@ impl Plan {
                     position: pos as u32,
                     registration_id: *r,
                     content_id: e.content_id.to_string(),
-                    once: self.once.contains(&e.content_id),
+                    window_end: self
+                        .windows
+                        .iter()
+                        .find(|(id, _)| *id == e.content_id)
+                        .map(|(_, end)| *end),
                 });
             }
         }
@@ -165,7 +170,7 @@ pub fn plan_day_for_all(
     pack: &ContentPack,
     date: NaiveDate,
 ) -> anyhow::Result<Plan> {
-    // In registration order, so the taken notices are read alongside in one pass.
+    // In registration order, so the taken notices are handed out alongside in one pass.
     let mut stmt = conn.prepare(
         "SELECT rr.user_id, r.id, r.stage, COALESCE(r.due_date, r.birthday), r.started_on
          FROM registrations r
@@ -174,10 +179,7 @@ pub fn plan_day_for_all(
          WHERE r.status = 'active' AND u.following = 1
          ORDER BY r.id",
     )?;
-    let mut taken_stmt = conn.prepare(
-        "SELECT registration_id, notice_id FROM registration_notices ORDER BY registration_id",
-    )?;
-    let mut taken = TakenCursor::new(taken_stmt.query([])?, pack)?;
+    let mut taken = OpenTaken::read(conn, pack, date)?;
     let mut rows: Vec<(i64, RegistrationView)> = Vec::new();
     let mut q = stmt.query([])?;
     while let Some(r) = q.next()? {
@@ -201,7 +203,7 @@ pub fn plan_day_for_all(
                 stage,
                 date: parse(3)?,
                 started_on: parse(4)?,
-                notices_taken: taken.of(id)?,
+                notices_taken: taken.of(id),
             },
         ));
     }
@@ -209,69 +211,64 @@ pub fn plan_day_for_all(
     Ok(plan_rows(pack, &rows, date))
 }
 
-/// `registration_notices` read in registration order beside the planning query: a merge join,
-/// one pass over each table and no lookup per registration. Identical sets (readers of the same
-/// age have the same) share one allocation.
-struct TakenCursor<'s, 'p> {
-    rows: rusqlite::Rows<'s>,
-    /// Notice id → index in the pack.
-    index: HashMap<&'p str, usize>,
-    /// The row read but not yet used: registration, notice index (None: not in the pack).
-    next: Option<(i64, Option<usize>)>,
+/// The taken notices whose window is still open on the date (the only ones the schedule can
+/// ask about: a registration keeps every notice it has received, but only those of its current
+/// age matter), sorted by registration and handed out in that order. Identical sets (readers of
+/// the same age have the same) share one allocation.
+struct OpenTaken {
+    /// (registration, index of the notice in the pack), sorted.
+    rows: Vec<(i64, u32)>,
+    at: usize,
     words: Vec<u64>,
     interned: HashMap<Box<[u64]>, TakenNotices>,
     last: Option<(i64, TakenNotices)>,
 }
 
-impl<'s, 'p> TakenCursor<'s, 'p> {
-    fn new(rows: rusqlite::Rows<'s>, pack: &'p ContentPack) -> anyhow::Result<Self> {
-        let index = pack
+impl OpenTaken {
+    fn read(conn: &Connection, pack: &ContentPack, date: NaiveDate) -> anyhow::Result<Self> {
+        let index: HashMap<&str, u32> = pack
             .notices
             .iter()
             .enumerate()
-            .map(|(i, n)| (n.id.as_str(), i))
+            .map(|(i, n)| (n.id.as_str(), i as u32))
             .collect();
-        let mut cursor = Self {
+        let mut stmt = conn.prepare(
+            "SELECT registration_id, notice_id FROM registration_notices WHERE open_until >= ?1",
+        )?;
+        let mut q = stmt.query([date.to_string()])?;
+        let mut rows = Vec::new();
+        while let Some(r) = q.next()? {
+            // A notice no longer in the pack is never offered: nothing to remember.
+            if let Some(i) = index.get(r.get_ref(1)?.as_str()?) {
+                rows.push((r.get_ref(0)?.as_i64()?, *i));
+            }
+        }
+        rows.sort_unstable();
+        Ok(Self {
             rows,
-            index,
-            next: None,
+            at: 0,
             words: Vec::new(),
             interned: HashMap::new(),
             last: None,
-        };
-        cursor.advance()?;
-        Ok(cursor)
+        })
     }
 
-    fn advance(&mut self) -> anyhow::Result<()> {
-        self.next = match self.rows.next()? {
-            Some(r) => Some((
-                r.get_ref(0)?.as_i64()?,
-                self.index.get(r.get_ref(1)?.as_str()?).copied(),
-            )),
-            None => None,
-        };
-        Ok(())
-    }
-
-    /// The notices `registration_id` has taken; asked in ascending order of registration.
-    fn of(&mut self, registration_id: i64) -> anyhow::Result<TakenNotices> {
+    /// The open notices `registration_id` has taken; asked in ascending order of registration.
+    fn of(&mut self, registration_id: i64) -> TakenNotices {
         if let Some((id, set)) = &self.last
             && *id == registration_id
         {
-            return Ok(set.clone()); // a second reader of the same registration
+            return set.clone(); // a second reader of the same registration
         }
         self.words.clear();
-        while let Some((id, notice)) = self.next {
+        while let Some(&(id, notice)) = self.rows.get(self.at) {
             if id > registration_id {
                 break;
             }
-            if id == registration_id
-                && let Some(i) = notice
-            {
-                schedule::set_bit(&mut self.words, i);
+            if id == registration_id {
+                schedule::set_bit(&mut self.words, notice as usize);
             }
-            self.advance()?;
+            self.at += 1;
         }
         let set = match self.interned.get(self.words.as_slice()) {
             Some(set) => set.clone(),
@@ -283,7 +280,7 @@ impl<'s, 'p> TakenCursor<'s, 'p> {
             }
         };
         self.last = Some((registration_id, set.clone()));
-        Ok(set)
+        set
     }
 }
 
@@ -296,11 +293,11 @@ fn intern<'p>(map: &mut HashMap<&'p str, Arc<str>>, id: &'p str) -> Arc<str> {
 pub fn plan_rows(pack: &ContentPack, rows: &[(i64, RegistrationView)], date: NaiveDate) -> Plan {
     let end_age = pack.last_birthday();
     let mut plan = Plan {
-        once: pack
+        windows: pack
             .notices
             .iter()
             .filter(|n| n.when == NoticeWhen::Window)
-            .map(|n| Arc::from(n.content_id.as_str()))
+            .filter_map(|n| Some((Arc::from(n.content_id.as_str()), n.range?.1)))
             .collect(),
         ..Plan::default()
     };

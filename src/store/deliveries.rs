@@ -24,9 +24,10 @@ pub struct RecordedItem {
     pub registration_id: i64,
     /// The content id.
     pub content_id: String,
-    /// An age-window notice, delivered once per registration: recording the push takes it
-    /// (read back: whether this push holds it).
-    pub once: bool,
+    /// For an age-window notice (delivered once per registration), the last track day of its
+    /// window (gestational day, or days since birth): recording the push takes the notice for
+    /// that registration. Known when planned; `None` when read back from the record.
+    pub window_end: Option<i64>,
 }
 
 /// Whether a reader already has pushes recorded for a date (then those are the truth).
@@ -78,16 +79,20 @@ pub fn record_and_claim(
     let mut stmt = conn.prepare_cached(
         "INSERT INTO delivery_items (delivery_id, position, registration_id, content_id) VALUES (?1, ?2, ?3, ?4)",
     )?;
+    // The window's last date: gestational day g falls on due date + (g - 280) days; day n after
+    // birth on birthday + n days (`domain::position`).
     let mut take = conn.prepare_cached(
-        "INSERT INTO registration_notices (registration_id, notice_id, delivery_id, taken_at)
-         VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        "INSERT INTO registration_notices (registration_id, notice_id, delivery_id, taken_at, open_until)
+         SELECT id, ?2, ?3, ?4, COALESCE(CASE stage
+             WHEN 'pregnancy' THEN date(due_date, printf('%+d days', ?5 - 280))
+             ELSE date(birthday, printf('%+d days', ?5)) END, '9999-12-31')
+         FROM registrations WHERE id = ?1
+         ON CONFLICT DO NOTHING",
     )?;
     for it in items {
         stmt.execute(params![id, it.position, it.registration_id, it.content_id])?;
-        if it.once
-            && let Some(notice) = it.content_id.strip_prefix("notice/")
-        {
-            take.execute(params![it.registration_id, notice, id, now])?;
+        if let (Some(end), Some(notice)) = (it.window_end, it.content_id.strip_prefix("notice/")) {
+            take.execute(params![it.registration_id, notice, id, now, end])?;
         }
     }
     Ok(id)
@@ -162,12 +167,7 @@ pub fn release_claims(conn: &Connection) -> Result<usize, StoreError> {
 /// The items recorded for a push, in order.
 pub fn items(conn: &Connection, delivery_id: i64) -> Result<Vec<RecordedItem>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT i.position, i.registration_id, i.content_id, n.delivery_id IS NOT NULL
-         FROM delivery_items i
-         LEFT JOIN registration_notices n ON n.registration_id = i.registration_id
-           AND n.notice_id = substr(i.content_id, 8) AND n.delivery_id = i.delivery_id
-           AND i.content_id LIKE 'notice/%'
-         WHERE i.delivery_id = ?1 ORDER BY i.position, i.registration_id",
+        "SELECT position, registration_id, content_id FROM delivery_items WHERE delivery_id = ?1 ORDER BY position, registration_id",
     )?;
     let rows = stmt
         .query_map([delivery_id], |r| {
@@ -175,7 +175,7 @@ pub fn items(conn: &Connection, delivery_id: i64) -> Result<Vec<RecordedItem>, S
                 position: r.get(0)?,
                 registration_id: r.get(1)?,
                 content_id: r.get(2)?,
-                once: r.get(3)?,
+                window_end: None,
             })
         })?
         .collect::<Result<_, _>>()?;

@@ -476,6 +476,14 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
+        let unknown: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM registration_notices WHERE open_until = '9999-12-31'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(unknown, 5, "the window end of a copied notice is not known");
         let t = |s: &str| Some(s.to_owned());
         assert_eq!(
             rows,
