@@ -31,7 +31,9 @@ impl Worker {
                     waited += Duration::from_secs(1);
                 }
                 SendOutcome::Halt(h) => return Err(h),
-                o @ (SendOutcome::Unknown(_) | SendOutcome::RateLimited) => {
+                o @ (SendOutcome::Unknown(_)
+                | SendOutcome::NotSent(_)
+                | SendOutcome::RateLimited) => {
                     return Ok(Outcome::Retry(o.to_string()));
                 }
                 o @ (SendOutcome::Rejected { .. } | SendOutcome::InvalidReplyToken) => {

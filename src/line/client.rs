@@ -147,8 +147,9 @@ impl LineClient {
         })
     }
 
-    /// Why LINE refuses to take messages at all now (revoked token, monthly limit), if it did
-    /// on the last request; cleared by the next accepted request.
+    /// Why LINE refuses to take messages now (revoked token; the monthly limit, which stops
+    /// pushes only), if it did on the last request; cleared by the next accepted request (for
+    /// the monthly limit, the next accepted push).
     pub fn halted(&self) -> Option<Halt> {
         self.halted
             .lock()
@@ -200,7 +201,7 @@ impl LineClient {
         waits + (self.config.timeout * 2 + Duration::from_secs(1)) * p.attempts.max(1)
     }
 
-    fn note(&self, outcome: &SendOutcome) {
+    fn note(&self, outcome: &SendOutcome, is_push: bool) {
         let mut halted = self.halted.lock().unwrap_or_else(|e| e.into_inner());
         match outcome {
             SendOutcome::Halt(h) => {
@@ -209,14 +210,18 @@ impl LineClient {
                 }
                 *halted = Some(h.clone());
             }
-            // LINE took or judged the request: the token works and the month is not over.
+            // LINE took or judged the request: the token works. Replies are free, so only a push
+            // taken says the month's limit is lifted.
             o if (o.delivered()
                 || matches!(
                     o,
                     SendOutcome::InvalidReplyToken | SendOutcome::Rejected { .. }
                 ))
-                && halted.take().is_some() =>
+                && halted
+                    .as_ref()
+                    .is_some_and(|h| is_push || *h != Halt::MonthlyLimit) =>
             {
+                *halted = None;
                 tracing::info!("LINE accepts messages again");
             }
             _ => {}
@@ -249,7 +254,7 @@ impl LineClient {
                 .attempt("/v2/bot/message/push", &body, Some(retry_key))
                 .await;
             match &outcome {
-                SendOutcome::Unknown(reason) => {
+                SendOutcome::Unknown(reason) | SendOutcome::NotSent(reason) => {
                     tracing::warn!(attempt = attempt + 1, %reason, "push failed, will retry with the same key");
                 }
                 _ => return outcome,
@@ -277,8 +282,9 @@ impl LineClient {
             Ok(r) => r,
             // Transport errors are reduced to their kind: reqwest's text names the URL only,
             // but nothing of the request's content should reach a log.
+            // No connection: the request never left (a connect timeout included).
+            Err(e) if e.is_connect() => return SendOutcome::NotSent("connection failed".into()),
             Err(e) if e.is_timeout() => return SendOutcome::Unknown("timeout".into()),
-            Err(e) if e.is_connect() => return SendOutcome::Unknown("connection failed".into()),
             Err(_) => return SendOutcome::Unknown("transport error".into()),
         };
         let status = resp.status().as_u16();
@@ -331,7 +337,7 @@ impl LineClient {
                 retry_key.is_some(),
             )
         };
-        self.note(&outcome);
+        self.note(&outcome, retry_key.is_some());
         outcome
     }
 }

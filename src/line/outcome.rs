@@ -51,9 +51,11 @@ pub enum SendOutcome {
         /// LINE's `message` and details (never the request's content).
         message: String,
     },
-    /// 5xx, timeout or connection failure: LINE may or may not have accepted it; retry with the
-    /// same key (or the same reply token) while LINE remembers it.
+    /// 5xx or a timeout: LINE may or may not have accepted it; retry with the same key (or the
+    /// same reply token) while LINE remembers it.
     Unknown(String),
+    /// The request never reached LINE (no connection): retry; a reply token is not spent.
+    NotSent(String),
 }
 
 impl SendOutcome {
@@ -114,6 +116,7 @@ impl std::fmt::Display for SendOutcome {
                 write!(f, "LINE answered {status}: {message}")
             }
             SendOutcome::Unknown(why) => write!(f, "outcome unknown: {why}"),
+            SendOutcome::NotSent(why) => write!(f, "not sent: {why}"),
         }
     }
 }

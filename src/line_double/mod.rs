@@ -266,7 +266,8 @@ async fn message_endpoint(
             );
         }
         let quota_used_up = is_push && inner.monthly_quota.is_some_and(|q| inner.stats.pushes >= q);
-        if inner.monthly_limit || quota_used_up {
+        // Replies are free: the monthly limit stops pushes only.
+        if (inner.monthly_limit && is_push) || quota_used_up {
             return error(429, "You have reached your monthly limit.", vec![]);
         }
         if let Some(limit) = shared.config.rate_limit {

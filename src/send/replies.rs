@@ -19,14 +19,15 @@ use tokio::sync::{Notify, watch};
 
 /// A reply token is good for about a minute; an answer still unsent after this goes as a push.
 const REPLY_TOKEN_TTL: Duration = Duration::from_secs(50);
-/// Batches claimed per pass.
-const CLAIM: usize = 500;
-/// Readers answered side by side.
-const READERS_AT_ONCE: usize = 32;
+/// Answers in flight at once (one per reader).
+const IN_FLIGHT: usize = 32;
+/// Free slots worth a claim while others are in flight: claims (durable commits) come in small
+/// groups rather than one per finished send.
+const CLAIM_AT_LEAST: usize = 8;
 /// Tries before a batch is given up (LINE has kept failing for about an hour by then).
 const MAX_ATTEMPTS: i64 = 20;
 
-/// What one pass did.
+/// What a run of the sender did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ReplyPass {
     /// Batches claimed.
@@ -162,21 +163,11 @@ impl ReplySender {
 
     /// Sends every batch due now; returns when the queue has nothing due.
     pub async fn run_once(&self) -> anyhow::Result<ReplyPass> {
-        let mut total = ReplyPass::default();
-        loop {
-            let pass = self.pass().await?;
-            total.claimed += pass.claimed;
-            total.sent += pass.sent;
-            total.later += pass.later;
-            total.failed += pass.failed;
-            if pass.claimed == 0 || self.line.halted().is_some() {
-                return Ok(total);
-            }
-        }
+        self.drain(None).await
     }
 
     /// Runs until `stop`, woken by `wake` (the processor queued answers) or every second;
-    /// reports each pass to `health`.
+    /// reports every step to `health`.
     pub async fn run(
         self,
         wake: Arc<Notify>,
@@ -191,7 +182,7 @@ impl ReplySender {
             // start releases the claim and sends it (a spent reply token then counts as
             // delivered, so it cannot double).
             tokio::select! {
-                r = self.run_once() => match r {
+                r = self.drain(Some(&health)) => match r {
                     Ok(_) => health.sender_ran(std::time::Instant::now()),
                     Err(e) => tracing::error!(error = %e, "sending replies failed; will retry"),
                 },
@@ -205,127 +196,105 @@ impl ReplySender {
         }
     }
 
-    async fn pass(&self) -> anyhow::Result<ReplyPass> {
-        let now = self.clock.now();
-        let lease = self.line.worst_case() * 2 + Duration::from_secs(10);
-        let claimed = self
-            .with_db(move |conn| {
+    /// Claims what is due as slots free up, keeps at most `IN_FLIGHT` sends going (a slow one
+    /// holds its own slot, never the others), and commits each outcome as it comes. Returns
+    /// when nothing is due and nothing is in flight.
+    async fn drain(&self, health: Option<&crate::health::Health>) -> anyhow::Result<ReplyPass> {
+        use futures_util::StreamExt;
+        let mut pass = ReplyPass::default();
+        let mut in_flight = futures_util::stream::FuturesUnordered::new();
+        let mut queue_empty = false;
+        loop {
+            let free = IN_FLIGHT - in_flight.len();
+            if !queue_empty && (in_flight.is_empty() || free >= CLAIM_AT_LEAST) {
+                let claimed = self.claim(free).await?;
+                queue_empty = claimed.is_empty();
+                pass.claimed += claimed.len();
+                for (item, as_reply) in claimed {
+                    in_flight.push(async move {
+                        let finish = self.send(&item, as_reply).await;
+                        (item.id, finish)
+                    });
+                }
+            }
+            let Some(first) = in_flight.next().await else {
+                return Ok(pass);
+            };
+            // Whatever else has finished meanwhile goes in the same commit.
+            let mut done = vec![first];
+            while let Some(Some(more)) = futures_util::FutureExt::now_or_never(in_flight.next()) {
+                done.push(more);
+            }
+            for (_, f) in &done {
+                match f {
+                    Finish::Sent { .. } => pass.sent += 1,
+                    Finish::Later { .. } | Finish::Released { .. } => pass.later += 1,
+                    Finish::Failed(_) | Finish::Dropped(_) => pass.failed += 1,
+                }
+            }
+            let at = store::ts(self.clock.now());
+            self.with_db(move |conn| {
                 let tx = store::write_tx(conn)?;
-                let now_ms = wall_ms();
-                let items = outbox::claim_due(
-                    &tx,
-                    now_ms,
-                    now_ms + lease.as_millis() as i64,
-                    CLAIM,
-                    |item| try_reply(item, now),
-                )?;
+                for (id, f) in &done {
+                    outbox::finish(&tx, *id, f, &at)?;
+                }
                 tx.commit()?;
-                Ok(items)
+                Ok(())
             })
             .await?;
-        let mut pass = ReplyPass {
-            claimed: claimed.len(),
-            ..Default::default()
-        };
-        if claimed.is_empty() {
-            return Ok(pass);
+            if let Some(h) = health {
+                h.sender_ran(std::time::Instant::now());
+            }
+            if free == 0 {
+                // A full house: a freed slot may claim again.
+                queue_empty = false;
+            }
         }
-        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(i64, Finish)>();
-        let sending = async {
-            // One batch per reader was claimed, so readers go side by side, a group at a time.
-            for group in claimed.chunks(READERS_AT_ONCE) {
-                // LINE refuses everything now (revoked token, monthly limit): not tried, so not
-                // counted as a try; one group in a while finds out whether the cause is gone.
-                if self.line.halted().is_some() && !self.probe_due() {
-                    for (item, _) in group {
-                        let later = Finish::Released {
-                            as_reply: false,
-                            next_attempt_ms: wall_ms() + 5_000,
-                        };
-                        let _ = done_tx.send((item.id, later));
-                    }
-                    continue;
-                }
-                // The reply attempts of this group are committed just before the requests
-                // leave: after a crash, a batch marked as tried may have reached LINE, and one
-                // not marked was never sent.
-                let ids: Vec<i64> = group
-                    .iter()
-                    .filter(|(_, as_reply)| *as_reply)
-                    .map(|(item, _)| item.id)
-                    .collect();
-                if !ids.is_empty()
-                    && let Err(e) = self
-                        .with_db(move |conn| {
-                            let tx = store::write_tx(conn)?;
-                            outbox::count_reply_attempts(&tx, &ids)?;
-                            tx.commit()?;
-                            Ok(())
-                        })
-                        .await
-                {
-                    tracing::warn!(error = %e, "could not record reply attempts; will retry");
-                    for (item, _) in group {
-                        let later = Finish::Released {
-                            as_reply: false,
-                            next_attempt_ms: wall_ms() + 1_000,
-                        };
-                        let _ = done_tx.send((item.id, later));
-                    }
-                    continue;
-                }
-                futures_util::future::join_all(group.iter().map(|(item, as_reply)| {
-                    let done_tx = done_tx.clone();
-                    async move {
-                        let finish = self.send(item, *as_reply).await;
-                        let _ = done_tx.send((item.id, finish));
-                    }
-                }))
-                .await;
+    }
+
+    /// Claims up to `n` due batches (one per reader) and, in the same durable commit, counts a
+    /// reply attempt for each that goes as a reply: after a crash a batch marked as tried may
+    /// have reached LINE, and only batches about to leave are ever marked. While LINE refuses
+    /// the token, one batch in a while is let through to find out whether it still does.
+    async fn claim(&self, n: usize) -> anyhow::Result<Vec<(OutboxItem, bool)>> {
+        let n = match self.line.halted() {
+            Some(crate::line::Halt::Unauthorized { .. }) if !self.probe_due() => {
+                return Ok(Vec::new());
             }
-            drop(done_tx);
+            Some(crate::line::Halt::Unauthorized { .. }) => 1,
+            _ => n,
         };
-        // Outcomes are committed as they arrive: whatever is waiting goes in one transaction.
-        let recording = async {
-            while let Some(first) = done_rx.recv().await {
-                let mut batch = vec![first];
-                while let Ok(more) = done_rx.try_recv() {
-                    batch.push(more);
-                }
-                for (_, f) in &batch {
-                    match f {
-                        Finish::Sent { .. } => pass.sent += 1,
-                        Finish::Later { .. } | Finish::Released { .. } => pass.later += 1,
-                        Finish::Failed(_) | Finish::Dropped(_) => pass.failed += 1,
-                    }
-                }
-                let at = store::ts(self.clock.now());
-                self.with_db(move |conn| {
-                    let tx = store::write_tx(conn)?;
-                    for (id, f) in &batch {
-                        outbox::finish(&tx, *id, f, &at)?;
-                    }
-                    tx.commit()?;
-                    Ok(())
-                })
-                .await?;
-            }
-            anyhow::Ok(())
-        };
-        let ((), recorded) = tokio::join!(sending, recording);
-        recorded?;
-        Ok(pass)
+        let now = self.clock.now();
+        let lease = self.line.worst_case() * 2 + Duration::from_secs(10);
+        self.with_db(move |conn| {
+            let tx = store::write_tx(conn)?;
+            let now_ms = wall_ms();
+            let items =
+                outbox::claim_due(&tx, now_ms, now_ms + lease.as_millis() as i64, n, |item| {
+                    try_reply(item, now)
+                })?;
+            let replies: Vec<i64> = items
+                .iter()
+                .filter(|(_, as_reply)| *as_reply)
+                .map(|(item, _)| item.id)
+                .collect();
+            outbox::count_reply_attempts(&tx, &replies)?;
+            tx.commit()?;
+            Ok(items)
+        })
+        .await
     }
 
     async fn send(&self, item: &OutboxItem, as_reply: bool) -> Finish {
         let attempts = item.attempts + 1;
-        let later = |error: String| {
+        let later = |error: String, token_unspent: bool| {
             if attempts >= MAX_ATTEMPTS {
                 Finish::Failed(format!("given up after {attempts} tries: {error}"))
             } else {
                 Finish::Later {
                     error,
                     next_attempt_ms: wall_ms() + backoff(attempts).as_millis() as i64,
+                    token_unspent,
                 }
             }
         };
@@ -373,13 +342,19 @@ impl ReplySender {
                         next_attempt_ms: wall_ms() + HALT_PROBE.as_millis() as i64,
                     };
                 }
-                o @ (SendOutcome::Unknown(_) | SendOutcome::RateLimited) => {
-                    return later(o.to_string());
+                // LINE may have taken it: the token may be spent.
+                o @ SendOutcome::Unknown(_) => return later(o.to_string(), false),
+                // LINE never took it: the token is not spent.
+                o @ (SendOutcome::NotSent(_) | SendOutcome::RateLimited) => {
+                    return later(o.to_string(), true);
                 }
                 o => return Finish::Failed(o.to_string()),
             }
         }
         // A push counts against the month's quota; a reply does not.
+        if self.line.halted() == Some(crate::line::Halt::MonthlyLimit) {
+            return Finish::Dropped("not pushed: LINE's monthly message limit is reached".into());
+        }
         if !self.push_allowed().await {
             return Finish::Dropped(
                 "not pushed: the month's remaining quota is kept for the daily delivery".into(),
@@ -398,7 +373,9 @@ impl ReplySender {
                 as_reply,
                 next_attempt_ms: wall_ms() + HALT_PROBE.as_millis() as i64,
             },
-            o @ (SendOutcome::Unknown(_) | SendOutcome::RateLimited) => later(o.to_string()),
+            o @ (SendOutcome::Unknown(_) | SendOutcome::NotSent(_) | SendOutcome::RateLimited) => {
+                later(o.to_string(), false)
+            }
             o => Finish::Failed(o.to_string()),
         }
     }

@@ -167,6 +167,9 @@ pub enum Finish {
         error: String,
         /// When to try again.
         next_attempt_ms: i64,
+        /// LINE never took the reply (no connection, 429): its token is not spent, so the
+        /// counted reply attempt is taken back.
+        token_unspent: bool,
     },
 }
 
@@ -199,12 +202,19 @@ pub fn finish(conn: &Connection, id: i64, finish: &Finish, now: &str) -> Result<
         Finish::Later {
             error,
             next_attempt_ms,
+            token_unspent,
         } => {
             conn.prepare_cached(
-                "UPDATE outbox SET error = ?2, lease_until = 0, next_attempt_ms = ?3
+                "UPDATE outbox SET error = ?2, lease_until = 0, next_attempt_ms = ?3,
+                   reply_attempts = max(reply_attempts - ?4, 0)
                  WHERE id = ?1 AND status = 'pending'",
             )?
-            .execute(params![id, error, next_attempt_ms])?;
+            .execute(params![
+                id,
+                error,
+                next_attempt_ms,
+                i64::from(*token_unspent)
+            ])?;
         }
         Finish::Released {
             as_reply,

@@ -368,3 +368,46 @@ async fn a_push_delivered_but_never_recorded_is_resent_with_its_key_and_arrives_
         .collect();
     assert_eq!(resent, keys, "nothing new was accepted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_that_never_reached_line_is_not_counted_as_tried() {
+    let double =
+        yorisoi::line_double::LineDouble::start(Default::default(), "127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("yorisoi.db");
+    // LINE unreachable: nothing listens on this port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut settings = crate::helpers::settings_for(&double, db.clone());
+    settings.line_api_base = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let app = crate::lifecycle::serve(settings).await;
+    let user = user_id(11);
+    let status = double
+        .send_webhook(
+            &format!("{}/webhook", app.address),
+            &[double.follow_event(&user, false)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let tries = || {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("SELECT attempts, reply_attempts FROM outbox", [], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .unwrap_or((0, 0))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tries().0 < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (attempts, reply_attempts) = tries();
+    assert!(attempts >= 2, "tried again after the failed connection");
+    assert_eq!(
+        reply_attempts, 0,
+        "a request that never left spends no reply attempt: once the token expires, the answer \
+         goes as a push instead of being taken for delivered"
+    );
+    app.stop().await;
+}
