@@ -19,3 +19,6 @@ CREATE TABLE anonymised_counts (
     count             INTEGER NOT NULL CHECK (count > 0),
     PRIMARY KEY (stage, registered_month, ended_month, final_status, ever_stopped, cause)
 ) WITHOUT ROWID;
+
+-- Erasure and retention find a reader's webhook events by their LINE user id.
+CREATE INDEX webhook_events_user ON webhook_events(line_user_id);

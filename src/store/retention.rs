@@ -19,7 +19,7 @@ pub const EVENT_KEEP_DAYS: i64 = 30;
 /// How long a reply that was sent or failed is kept (a failed one still holds its text).
 pub const OUTBOX_KEEP_DAYS: i64 = 30;
 /// Readers anonymised per transaction, so the webhook never waits long for the write lock.
-const CHUNK: usize = 100;
+const CHUNK: usize = 20;
 
 /// What the retention rule looks at for one reader.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,6 +109,23 @@ pub fn run(
     retention_days: u32,
 ) -> Result<RetentionReport, StoreError> {
     let mut report = RetentionReport::default();
+    // Old events and replies first: what is left to search per reader is then small.
+    let event_cutoff = ts(now - TimeDelta::days(EVENT_KEEP_DAYS));
+    report.events = delete_in_batches(
+        conn,
+        "DELETE FROM webhook_events WHERE id IN (
+           SELECT id FROM webhook_events
+           WHERE processed_at IS NOT NULL AND received_at < ?1 LIMIT 5000)",
+        &event_cutoff,
+    )?;
+    let outbox_cutoff = ts(now - TimeDelta::days(OUTBOX_KEEP_DAYS));
+    report.replies = delete_in_batches(
+        conn,
+        "DELETE FROM outbox WHERE id IN (
+           SELECT id FROM outbox
+           WHERE status IN ('sent', 'failed', 'dropped') AND created_at < ?1 LIMIT 5000)",
+        &outbox_cutoff,
+    )?;
     let candidates: Vec<i64> = conn
         .prepare(
             "SELECT u.id FROM line_users u
@@ -133,22 +150,6 @@ pub fn run(
         }
         tx.commit()?;
     }
-    let event_cutoff = ts(now - TimeDelta::days(EVENT_KEEP_DAYS));
-    report.events = delete_in_batches(
-        conn,
-        "DELETE FROM webhook_events WHERE id IN (
-           SELECT id FROM webhook_events
-           WHERE processed_at IS NOT NULL AND received_at < ?1 LIMIT 5000)",
-        &event_cutoff,
-    )?;
-    let outbox_cutoff = ts(now - TimeDelta::days(OUTBOX_KEEP_DAYS));
-    report.replies = delete_in_batches(
-        conn,
-        "DELETE FROM outbox WHERE id IN (
-           SELECT id FROM outbox
-           WHERE status IN ('sent', 'failed', 'dropped') AND created_at < ?1 LIMIT 5000)",
-        &outbox_cutoff,
-    )?;
     if report != RetentionReport::default() {
         checkpoint(conn);
     }
@@ -372,12 +373,14 @@ fn anonymise(
     Ok((regs.len(), events))
 }
 
-/// Deletes the webhook events of a LINE user, and any unprocessed body that names them.
+/// Deletes the webhook events of a LINE user, and any unprocessed body that names them
+/// (processed bodies are cleared already; the unprocessed ones are few, under a partial index).
 fn delete_events_of(conn: &Connection, line_user_id: &str) -> Result<usize, StoreError> {
     Ok(conn
         .prepare_cached(
             "DELETE FROM webhook_events
-             WHERE line_user_id = ?1 OR (body <> '' AND instr(body, ?1) > 0)",
+             WHERE line_user_id = ?1
+                OR (processed_at IS NULL AND body <> '' AND instr(body, ?1) > 0)",
         )?
         .execute([line_user_id])?)
 }
