@@ -298,7 +298,13 @@ impl Worker {
                     continue; // Recorded before: phase 2 sends exactly what was recorded.
                 }
                 let items = plan.items(p);
-                let key = installation.delivery_key(p.user_id, date, p.seq);
+                let line_user = match users.entry(p.user_id) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.get().clone(),
+                    std::collections::hash_map::Entry::Vacant(v) => v
+                        .insert(store::users::line_user_id(&tx, UserId::new(p.user_id))?)
+                        .clone(),
+                };
+                let key = installation.delivery_key(&line_user, date, p.seq);
                 let key_s = key.to_string();
                 let push = deliveries::NewPush {
                     user_id: p.user_id,
@@ -354,7 +360,15 @@ impl Worker {
                     continue;
                 }
                 let items = deliveries::items(&tx, row.id)?;
-                let key = uuid::Uuid::parse_str(&row.retry_key).unwrap_or_else(|_| installation.delivery_key(row.user_id, date, row.seq));
+                // Stored with the push; a key that cannot be read is made again from what it names.
+                let key = match uuid::Uuid::parse_str(&row.retry_key) {
+                    Ok(k) => k,
+                    Err(_) => installation.delivery_key(
+                        &store::users::line_user_id(&tx, UserId::new(row.user_id))?,
+                        date,
+                        row.seq,
+                    ),
+                };
                 let r = prepare(&tx, &pack, date, row.id, row.user_id, key, &items, &mut regs, &mut users)?;
                 // The reader left since it was planned: not sent.
                 let still_wanted = store::users::following(&tx, UserId::new(row.user_id))?

@@ -28,11 +28,12 @@ impl Installation {
     }
 
     /// The key of a daily push: the same push of the same installation always gets the same
-    /// key; another installation never does.
-    pub fn delivery_key(&self, user_id: i64, date: chrono::NaiveDate, seq: u32) -> Uuid {
+    /// key; another installation never does. It names the LINE user, not the internal id, which
+    /// a new reader can inherit after an erasure (SQLite reuses the highest rowid).
+    pub fn delivery_key(&self, line_user_id: &str, date: chrono::NaiveDate, seq: u32) -> Uuid {
         Uuid::new_v5(
             &self.0,
-            format!("yorisoi/delivery/{user_id}/{date}/{seq}").as_bytes(),
+            format!("yorisoi/delivery/{line_user_id}/{date}/{seq}").as_bytes(),
         )
     }
 }
@@ -46,13 +47,14 @@ mod tests {
         let d = chrono::NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
         let a = Installation::from_uuid(Uuid::from_u128(1));
         let b = Installation::from_uuid(Uuid::from_u128(2));
-        assert_eq!(a.delivery_key(7, d, 0), a.delivery_key(7, d, 0));
-        assert_ne!(a.delivery_key(7, d, 0), b.delivery_key(7, d, 0));
-        assert_ne!(a.delivery_key(7, d, 0), a.delivery_key(7, d, 1));
-        assert_ne!(a.delivery_key(7, d, 0), a.delivery_key(8, d, 0));
+        let (u7, u8) = ("U7", "U8");
+        assert_eq!(a.delivery_key(u7, d, 0), a.delivery_key(u7, d, 0));
+        assert_ne!(a.delivery_key(u7, d, 0), b.delivery_key(u7, d, 0));
+        assert_ne!(a.delivery_key(u7, d, 0), a.delivery_key(u7, d, 1));
+        assert_ne!(a.delivery_key(u7, d, 0), a.delivery_key(u8, d, 0));
         assert_ne!(
-            a.delivery_key(7, d, 0),
-            a.delivery_key(7, d.succ_opt().unwrap(), 0)
+            a.delivery_key(u7, d, 0),
+            a.delivery_key(u7, d.succ_opt().unwrap(), 0)
         );
     }
 
