@@ -169,7 +169,7 @@ impl Worker {
                     let (stop, halt) = (stop.clone(), halt.clone());
                     async move {
                         let outcome = if stop.load(Ordering::Relaxed) {
-                            Outcome::Retry("not sent: the run stopped".into())
+                            Outcome::NotSent("not sent: the run stopped".into())
                         } else {
                             match self.send_one(&r).await {
                                 Ok(o) => o,
@@ -179,7 +179,7 @@ impl Worker {
                                     let why = format!("not sent: {h}");
                                     *halt.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
                                     stop.store(true, Ordering::Relaxed);
-                                    Outcome::Retry(why)
+                                    Outcome::NotSent(why)
                                 }
                             }
                         };
@@ -213,7 +213,7 @@ impl Worker {
                             duplicate: true, ..
                         } => tally.answered_409 += 1,
                         Outcome::Failed(_) => tally.failed += 1,
-                        Outcome::Retry(_) => {
+                        Outcome::Retry(_) | Outcome::NotSent(_) => {
                             tally.not_sent += 1;
                             retry_later
                                 .lock()

@@ -203,8 +203,11 @@ pub enum Outcome {
     Failed(String),
     /// Not sent now: the reader left since it was planned.
     Skipped(String),
-    /// Not delivered this time (LINE unavailable, monthly limit): a rerun sends it.
+    /// Not delivered this time (LINE unavailable): a rerun sends it.
     Retry(String),
+    /// Never given to LINE, or refused outright (the run stopped; a revoked token, the monthly
+    /// limit): a rerun sends it, and this did not count as a try.
+    NotSent(String),
 }
 
 /// Records the outcome of a claimed push. A sent push keeps the notices it took; a failed or
@@ -232,6 +235,15 @@ pub fn finish(conn: &Connection, id: i64, outcome: &Outcome, now: &str) -> Resul
         Outcome::Retry(e) => {
             conn.prepare_cached("UPDATE deliveries SET error = ?2, lease_until = 0 WHERE id = ?1 AND status = 'planned'")?
                 .execute(params![id, e])?;
+        }
+        // Not a try: it does not start the 23-hour clock after which a push is not resent.
+        Outcome::NotSent(e) => {
+            conn.prepare_cached(
+                "UPDATE deliveries SET error = ?2, lease_until = 0, attempts = max(attempts - 1, 0),
+                   first_attempt_ms = CASE WHEN attempts <= 1 THEN NULL ELSE first_attempt_ms END
+                 WHERE id = ?1 AND status = 'planned'",
+            )?
+            .execute(params![id, e])?;
         }
     }
     Ok(())
