@@ -52,6 +52,7 @@ pub struct ReplySender {
     reserve: Option<u64>,
     quota: Arc<tokio::sync::Mutex<Option<(std::time::Instant, bool)>>>,
     last_probe: Arc<Mutex<Option<std::time::Instant>>>,
+    last_quota: Arc<Mutex<Option<crate::line::Quota>>>,
 }
 
 /// While LINE refuses everything, how often one answer is tried to see whether it still does.
@@ -99,6 +100,7 @@ impl ReplySender {
             reserve,
             quota: Arc::default(),
             last_probe: Arc::default(),
+            last_quota: Arc::default(),
         }
     }
 
@@ -121,10 +123,21 @@ impl ReplySender {
         {
             return allowed;
         }
-        let allowed = match self.line.quota().await.and_then(|q| q.left()) {
-            // No limit set, or LINE did not say: nothing to keep.
-            None => true,
-            Some(left) => {
+        let fetched = self.line.quota().await;
+        let quota = match fetched {
+            Some(q) => {
+                *self.last_quota.lock().unwrap_or_else(|e| e.into_inner()) = Some(q);
+                Some(q)
+            }
+            // LINE did not say (it is degraded, which is when tokens expire): the last figure
+            // known, and with none, no push into what may be the reserve.
+            None => *self.last_quota.lock().unwrap_or_else(|e| e.into_inner()),
+        };
+        let allowed = match quota.map(|q| q.left()) {
+            None => false,
+            // No limit set: nothing to keep.
+            Some(None) => true,
+            Some(Some(left)) => {
                 let need = match self.reserve {
                     Some(n) => n,
                     None => {
@@ -142,7 +155,10 @@ impl ReplySender {
                 "the month's remaining LINE quota is kept for the daily delivery: chat answers whose reply token expired are not pushed"
             );
         }
-        *cached = Some((std::time::Instant::now(), allowed));
+        // An answer from LINE is trusted for a while; without one, ask again next time.
+        if fetched.is_some() {
+            *cached = Some((std::time::Instant::now(), allowed));
+        }
         allowed
     }
 
