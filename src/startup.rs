@@ -59,11 +59,65 @@ struct Running {
     health: Health,
 }
 
-/// This process's hold on the database's `serve` lease, renewed by a small task.
+/// This process's hold on the database's `serve` lease, renewed by a small task, and on the lock
+/// file beside the database (released when the process ends, however it ends).
 struct ServeLease {
     conn: Arc<Mutex<Connection>>,
     holder: leases::Holder,
     renewer: Option<JoinHandle<()>>,
+    lock: Option<std::fs::File>,
+}
+
+/// Takes the lock file `<database>.lock` (an OS lock on a file of its own: closing it never
+/// touches SQLite's locks on the database). Held: another `serve` runs on this database, and
+/// the message names it when the lease table says who.
+fn serve_lock(database: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = database.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| {
+                anyhow::anyhow!("cannot create the database folder {}: {e}", dir.display())
+            })?;
+    }
+    let mut name = database.as_os_str().to_owned();
+    name.push(".lock");
+    let path = std::path::PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("cannot open the lock file {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = rusqlite::Connection::open_with_flags(
+                database,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .ok()
+            .and_then(|c| leases::current(&c, SERVE_LEASE).ok().flatten());
+            match holder {
+                Some(held) => anyhow::bail!(
+                    "another yorisoi serve is running on the database {}: {held}; stop it first",
+                    database.display()
+                ),
+                None => anyhow::bail!(
+                    "another yorisoi serve is running on the database {} (it holds {}); stop it first",
+                    database.display(),
+                    path.display()
+                ),
+            }
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            anyhow::bail!("cannot lock {}: {e}", path.display())
+        }
+    }
 }
 
 impl ServeLease {
@@ -109,6 +163,7 @@ impl ServeLease {
             conn: Arc::new(Mutex::new(conn)),
             holder,
             renewer: None,
+            lock: None,
         })
     }
 
@@ -265,9 +320,13 @@ impl Application {
     /// content pack, binds the listener and starts the background tasks. Port 0 binds a free
     /// port (tests). Each refusal is one line naming the file or folder at fault.
     pub async fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        // Before anything touches the database (a migration above all): a second `serve`, a
+        // newer binary started beside a running one, stops here.
+        let lock = serve_lock(&settings.database)?;
         let db_path = settings.database.clone();
         tokio::task::spawn_blocking(move || store::open_and_migrate(&db_path).map(drop)).await??;
         let mut lease = ServeLease::acquire(&settings.database).await?;
+        lease.lock = Some(lock);
         match Self::start(settings, clock).await {
             Ok(running) => {
                 lease.start_renewing();

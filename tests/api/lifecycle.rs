@@ -137,6 +137,27 @@ async fn a_second_serve_on_the_same_database_refuses_to_start() {
     };
     let db = s.database.display().to_string();
     assert!(err.contains("another yorisoi serve is running"), "{err}");
+    // It stops before touching the database: a pending migration stays pending (a newer binary
+    // started beside a running one must not change the schema under it). Here the last
+    // migration is made pending again by undoing it.
+    let db_conn = || rusqlite::Connection::open(&s.database).unwrap();
+    let version = || {
+        db_conn()
+            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+            .unwrap()
+    };
+    let current = version();
+    db_conn()
+        .execute_batch(&format!(
+            "DROP TABLE process_leases; PRAGMA user_version = {}",
+            current - 1
+        ))
+        .unwrap();
+    assert!(
+        Application::build(s.clone(), clock.clone()).await.is_err(),
+        "still refused"
+    );
+    assert_eq!(version(), current - 1, "no migration ran");
     assert!(err.contains(&db), "names the database: {err}");
     assert!(
         err.contains(&format!("process {}", std::process::id())),
