@@ -17,6 +17,8 @@ use tokio::sync::{Notify, watch};
 /// Events per transaction: small enough that the webhook's inbox writer never waits long for
 /// the write lock.
 const BATCH: usize = 32;
+/// The longest pause between two batches of a backlog.
+const BACKLOG_PAUSE_MAX: Duration = Duration::from_millis(50);
 /// How long the processor waits after a wake-up so that a burst is handled in one batch.
 const COALESCE: Duration = Duration::from_millis(5);
 /// Answers a reader can be sent in a minute; at the limit one polite note, then silence until
@@ -73,6 +75,7 @@ impl Processor {
         loop {
             let clock = self.clock.clone();
             let info = self.info.clone();
+            let started = std::time::Instant::now();
             let n = self
                 .with_db(move |conn| process_batch(conn, clock.now(), &info))
                 .await?;
@@ -83,6 +86,9 @@ impl Processor {
             if n < BATCH {
                 return Ok(summary);
             }
+            // A backlog: pause as long as the batch took, so that in a flood the webhook (which
+            // LINE times at 2 s) keeps at least half the machine; answers come a little later.
+            tokio::time::sleep(started.elapsed().min(BACKLOG_PAUSE_MAX)).await;
         }
     }
 
