@@ -10,7 +10,7 @@ use crate::store::{self, events, outbox, registrations, users};
 use crate::webhook::{Event, EventKind, Incoming};
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
@@ -28,7 +28,7 @@ pub const REPLIES_PER_MINUTE: i64 = 20;
 /// The event processor.
 #[derive(Clone)]
 pub struct Processor {
-    db: Arc<Mutex<Connection>>,
+    db: store::Db,
     clock: SharedClock,
     info: Arc<ServiceInfo>,
     replies_queued: Arc<Notify>,
@@ -50,23 +50,11 @@ impl Processor {
         replies_queued: Arc<Notify>,
     ) -> Self {
         Self {
-            db: Arc::new(Mutex::new(conn)),
+            db: store::Db::new(conn),
             clock,
             info,
             replies_queued,
         }
-    }
-
-    async fn with_db<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
-    ) -> anyhow::Result<T> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = db.lock().unwrap_or_else(|e| e.into_inner());
-            f(&mut conn)
-        })
-        .await?
     }
 
     /// Processes every pending event (the replies are queued, not sent).
@@ -77,7 +65,8 @@ impl Processor {
             let info = self.info.clone();
             let started = std::time::Instant::now();
             let n = self
-                .with_db(move |conn| process_batch(conn, clock.now(), &info))
+                .db
+                .run(move |conn| process_batch(conn, clock.now(), &info))
                 .await?;
             summary.events += n;
             if n > 0 {

@@ -26,7 +26,8 @@ impl Worker {
                 let due = date < today || now.time() >= at;
                 let d = date.to_string();
                 let done = self
-                    .with_db(move |conn| Ok(deliveries::run_finished(conn, &d)?))
+                    .db
+                    .run(move |conn| Ok(deliveries::run_finished(conn, &d)?))
                     .await
                     .unwrap_or(true);
                 let waiting = backoff

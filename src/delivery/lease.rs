@@ -16,7 +16,7 @@ impl Worker {
         loop {
             let holder = self.holder.clone();
             let taken = self
-                .with_db(move |conn| {
+                .db.run(move |conn| {
                     match leases::acquire(conn, DELIVERY_LEASE, &holder, DELIVERY_LEASE_TTL) {
                         Ok(a) => {
                             // This process alone delivers now: claims left on pushes by a
@@ -60,7 +60,8 @@ impl Worker {
     pub(super) async fn release_lease(&self) {
         let holder = self.holder.clone();
         let released = self
-            .with_db(move |conn| Ok(leases::release(conn, DELIVERY_LEASE, &holder)?))
+            .db
+            .run(move |conn| Ok(leases::release(conn, DELIVERY_LEASE, &holder)?))
             .await;
         if let Err(e) = released {
             tracing::warn!(error = %e, "could not release the delivery lease; it expires by itself");
@@ -75,7 +76,7 @@ impl Worker {
                 tokio::time::sleep(DELIVERY_LEASE_TTL / 3).await;
                 let (db, holder) = (db.clone(), holder.clone());
                 let kept = tokio::task::spawn_blocking(move || {
-                    let conn = db.lock().unwrap_or_else(|e| e.into_inner());
+                    let conn = db.blocking();
                     leases::renew(&conn, DELIVERY_LEASE, &holder, DELIVERY_LEASE_TTL)
                 })
                 .await;

@@ -26,7 +26,7 @@ use crate::send::Installation;
 use crate::store::{self, leases::Holder};
 use chrono::NaiveDate;
 use rusqlite::Connection;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Pushes recorded and claimed per database transaction.
@@ -93,7 +93,7 @@ pub enum RunError {
 /// The delivery worker.
 #[derive(Clone)]
 pub struct Worker {
-    db: Arc<Mutex<Connection>>,
+    db: store::Db,
     pack: Arc<ContentPack>,
     line: LineClient,
     clock: SharedClock,
@@ -137,7 +137,7 @@ impl Worker {
     ) -> anyhow::Result<Self> {
         let installation = Installation::load(&conn)?;
         Ok(Self {
-            db: Arc::new(Mutex::new(conn)),
+            db: store::Db::new(conn),
             pack,
             line,
             clock,
@@ -147,15 +147,6 @@ impl Worker {
             concurrency: settings.push_concurrency,
             catch_up_days: settings.catch_up_days,
         })
-    }
-
-    async fn with_db<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
-    ) -> anyhow::Result<T> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || f(&mut db.lock().unwrap_or_else(|e| e.into_inner())))
-            .await?
     }
 
     /// Checks that `date` may be delivered today: not in the future, not before the catch-up window.

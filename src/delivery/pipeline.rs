@@ -146,7 +146,8 @@ impl Worker {
                 }
                 let d = date.to_string();
                 let (left, _) = self
-                    .with_db(move |conn| Ok(deliveries::remaining(conn, &d)?))
+                    .db
+                    .run(move |conn| Ok(deliveries::remaining(conn, &d)?))
                     .await?;
                 let given_up = retry_later.lock().unwrap_or_else(|e| e.into_inner()).len() as i64;
                 if left <= given_up || waited > self.lease() * 2 {
@@ -226,15 +227,16 @@ impl Worker {
                 let now = store::ts(self.clock.now());
                 let rows: Vec<(i64, Outcome)> =
                     batch.into_iter().map(|(id, _, o)| (id, o)).collect();
-                self.with_db(move |conn| {
-                    let tx = store::write_tx(conn)?;
-                    for (id, o) in &rows {
-                        deliveries::finish(&tx, *id, o, &now)?;
-                    }
-                    tx.commit()?;
-                    Ok(())
-                })
-                .await?;
+                self.db
+                    .run(move |conn| {
+                        let tx = store::write_tx(conn)?;
+                        for (id, o) in &rows {
+                            deliveries::finish(&tx, *id, o, &now)?;
+                        }
+                        tx.commit()?;
+                        Ok(())
+                    })
+                    .await?;
             }
             anyhow::Ok(tally)
         };
@@ -276,52 +278,53 @@ impl Worker {
         let pack = self.pack.clone();
         let lease = self.lease();
         let installation = self.installation.clone();
-        self.with_db(move |conn| {
-            let tx = store::write_tx(conn)?;
-            let date_s = date.to_string();
-            let now_s = store::ts(now);
-            let lease_until = deliveries::wall_ms() + lease.as_millis() as i64;
-            let mut seen = known;
-            let mut ready = Vec::new();
-            let mut regs: HashMap<i64, RegInfo> = HashMap::new();
-            let mut users: HashMap<i64, String> = HashMap::new();
-            for p in &plan.pushes[range] {
-                let frozen = match seen.get(&p.user_id) {
-                    Some(f) => *f,
-                    None => {
-                        let f = deliveries::user_has_rows(&tx, p.user_id, &date_s)?;
-                        seen.insert(p.user_id, f);
-                        f
+        self.db
+            .run(move |conn| {
+                let tx = store::write_tx(conn)?;
+                let date_s = date.to_string();
+                let now_s = store::ts(now);
+                let lease_until = deliveries::wall_ms() + lease.as_millis() as i64;
+                let mut seen = known;
+                let mut ready = Vec::new();
+                let mut regs: HashMap<i64, RegInfo> = HashMap::new();
+                let mut users: HashMap<i64, String> = HashMap::new();
+                for p in &plan.pushes[range] {
+                    let frozen = match seen.get(&p.user_id) {
+                        Some(f) => *f,
+                        None => {
+                            let f = deliveries::user_has_rows(&tx, p.user_id, &date_s)?;
+                            seen.insert(p.user_id, f);
+                            f
+                        }
+                    };
+                    if frozen {
+                        continue; // Recorded before: phase 2 sends exactly what was recorded.
                     }
-                };
-                if frozen {
-                    continue; // Recorded before: phase 2 sends exactly what was recorded.
+                    let items = plan.items(p);
+                    let line_user = match users.entry(p.user_id) {
+                        std::collections::hash_map::Entry::Occupied(o) => o.get().clone(),
+                        std::collections::hash_map::Entry::Vacant(v) => v
+                            .insert(store::users::line_user_id(&tx, UserId::new(p.user_id))?)
+                            .clone(),
+                    };
+                    let key = installation.delivery_key(&line_user, date, p.seq);
+                    let key_s = key.to_string();
+                    let push = deliveries::NewPush {
+                        user_id: p.user_id,
+                        date: &date_s,
+                        seq: p.seq,
+                        retry_key: &key_s,
+                        items: &items,
+                    };
+                    let id = deliveries::record_and_claim(&tx, push, &now_s, lease_until)?;
+                    ready.push(prepare(
+                        &tx, &pack, date, id, p.user_id, key, &items, &mut regs, &mut users,
+                    )?);
                 }
-                let items = plan.items(p);
-                let line_user = match users.entry(p.user_id) {
-                    std::collections::hash_map::Entry::Occupied(o) => o.get().clone(),
-                    std::collections::hash_map::Entry::Vacant(v) => v
-                        .insert(store::users::line_user_id(&tx, UserId::new(p.user_id))?)
-                        .clone(),
-                };
-                let key = installation.delivery_key(&line_user, date, p.seq);
-                let key_s = key.to_string();
-                let push = deliveries::NewPush {
-                    user_id: p.user_id,
-                    date: &date_s,
-                    seq: p.seq,
-                    retry_key: &key_s,
-                    items: &items,
-                };
-                let id = deliveries::record_and_claim(&tx, push, &now_s, lease_until)?;
-                ready.push(prepare(
-                    &tx, &pack, date, id, p.user_id, key, &items, &mut regs, &mut users,
-                )?);
-            }
-            tx.commit()?;
-            Ok((ready, seen))
-        })
-        .await
+                tx.commit()?;
+                Ok((ready, seen))
+            })
+            .await
     }
 
     /// Phase 2: claims up to a chunk of planned rows of the date after `after`, rendered from
@@ -337,7 +340,7 @@ impl Worker {
         let now = self.clock.now();
         let lease = self.lease();
         let installation = self.installation.clone();
-        self.with_db(move |conn| {
+        self.db.run(move |conn| {
             let tx = store::write_tx(conn)?;
             let date_s = date.to_string();
             let now_ms = deliveries::wall_ms();

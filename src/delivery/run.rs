@@ -28,7 +28,8 @@ impl Worker {
         let d = date_s.clone();
         let started = std::time::Instant::now();
         let plan = self
-            .with_db(move |conn| {
+            .db
+            .run(move |conn| {
                 deliveries::run_started(conn, &d, &now)?;
                 plan_day_for_all(conn, &pack, date)
             })
@@ -52,7 +53,8 @@ impl Worker {
         let d = date_s.clone();
         let (failed, planned, sent) = (summary.failed, summary.planned, summary.sent);
         let (completed, finished, sent_total) = self
-            .with_db(move |conn| {
+            .db
+            .run(move |conn| {
                 let tx = store::write_tx(conn)?;
                 let mut n = 0;
                 for c in &plan.completions {
@@ -94,7 +96,8 @@ impl Worker {
         let pack = self.pack.clone();
         let started = std::time::Instant::now();
         let plan = self
-            .with_db(move |conn| plan_day_for_all(conn, &pack, date))
+            .db
+            .run(move |conn| plan_day_for_all(conn, &pack, date))
             .await?;
         Ok(RunSummary {
             date: date.to_string(),

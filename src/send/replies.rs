@@ -46,7 +46,7 @@ const QUOTA_TTL: Duration = Duration::from_secs(60);
 /// Sends the outbox.
 #[derive(Clone)]
 pub struct ReplySender {
-    db: Arc<Mutex<Connection>>,
+    db: store::Db,
     line: LineClient,
     clock: SharedClock,
     reserve: Option<u64>,
@@ -94,7 +94,7 @@ impl ReplySender {
         reserve: Option<u64>,
     ) -> Self {
         Self {
-            db: Arc::new(Mutex::new(conn)),
+            db: store::Db::new(conn),
             line,
             clock,
             reserve,
@@ -142,7 +142,8 @@ impl ReplySender {
                     Some(n) => n,
                     None => {
                         let today = self.clock.now_jst().date_naive();
-                        self.with_db(move |conn| daily_need(conn, today))
+                        self.db
+                            .run(move |conn| daily_need(conn, today))
                             .await
                             .unwrap_or(u64::MAX)
                     }
@@ -162,19 +163,10 @@ impl ReplySender {
         allowed
     }
 
-    async fn with_db<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
-    ) -> anyhow::Result<T> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || f(&mut db.lock().unwrap_or_else(|e| e.into_inner())))
-            .await?
-    }
-
     /// Releases claims left by a process that stopped mid-send (call once at start, while this
     /// process alone serves the database).
     pub async fn recover(&self) -> anyhow::Result<usize> {
-        self.with_db(|conn| Ok(outbox::release_all(conn)?)).await
+        self.db.run(|conn| Ok(outbox::release_all(conn)?)).await
     }
 
     /// Sends every batch due now; returns when the queue has nothing due.
@@ -249,15 +241,16 @@ impl ReplySender {
                 }
             }
             let at = store::ts(self.clock.now());
-            self.with_db(move |conn| {
-                let tx = store::write_tx(conn)?;
-                for (id, f) in &done {
-                    outbox::finish(&tx, *id, f, &at)?;
-                }
-                tx.commit()?;
-                Ok(())
-            })
-            .await?;
+            self.db
+                .run(move |conn| {
+                    let tx = store::write_tx(conn)?;
+                    for (id, f) in &done {
+                        outbox::finish(&tx, *id, f, &at)?;
+                    }
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await?;
             if let Some(h) = health {
                 h.sender_ran(std::time::Instant::now());
             }
@@ -282,23 +275,24 @@ impl ReplySender {
         };
         let now = self.clock.now();
         let lease = self.line.worst_case() * 2 + Duration::from_secs(10);
-        self.with_db(move |conn| {
-            let tx = store::write_tx(conn)?;
-            let now_ms = wall_ms();
-            let items =
-                outbox::claim_due(&tx, now_ms, now_ms + lease.as_millis() as i64, n, |item| {
-                    try_reply(item, now)
-                })?;
-            let replies: Vec<i64> = items
-                .iter()
-                .filter(|(_, as_reply)| *as_reply)
-                .map(|(item, _)| item.id)
-                .collect();
-            outbox::count_reply_attempts(&tx, &replies)?;
-            tx.commit()?;
-            Ok(items)
-        })
-        .await
+        self.db
+            .run(move |conn| {
+                let tx = store::write_tx(conn)?;
+                let now_ms = wall_ms();
+                let items =
+                    outbox::claim_due(&tx, now_ms, now_ms + lease.as_millis() as i64, n, |item| {
+                        try_reply(item, now)
+                    })?;
+                let replies: Vec<i64> = items
+                    .iter()
+                    .filter(|(_, as_reply)| *as_reply)
+                    .map(|(item, _)| item.id)
+                    .collect();
+                outbox::count_reply_attempts(&tx, &replies)?;
+                tx.commit()?;
+                Ok(items)
+            })
+            .await
     }
 
     async fn send(&self, item: &OutboxItem, as_reply: bool) -> Finish {
@@ -340,7 +334,8 @@ impl ReplySender {
                     // behind, which the next try would take for delivered.
                     let id = item.id;
                     if let Err(e) = self
-                        .with_db(move |conn| Ok(outbox::forget_reply_token(conn, id)?))
+                        .db
+                        .run(move |conn| Ok(outbox::forget_reply_token(conn, id)?))
                         .await
                     {
                         tracing::warn!(error = %e, "could not record the expired token; will retry");

@@ -36,6 +36,33 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// A connection owned by one task (the processor, the reply sender, a delivery run), used off the
+/// async threads: rusqlite never runs on a runtime thread.
+#[derive(Clone)]
+pub struct Db(std::sync::Arc<std::sync::Mutex<Connection>>);
+
+impl Db {
+    /// Wraps a connection.
+    pub fn new(conn: Connection) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(conn)))
+    }
+
+    /// Runs `f` on the connection in the blocking pool.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let db = self.0.clone();
+        tokio::task::spawn_blocking(move || f(&mut db.lock().unwrap_or_else(|e| e.into_inner())))
+            .await?
+    }
+
+    /// The connection, for code already off the async threads.
+    pub fn blocking(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// The migrations, in order, embedded in the binary.
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../../migrations/0001_core.sql")),
