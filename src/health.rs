@@ -166,7 +166,7 @@ impl Health {
             PushTime::At(at) => due_day(ctx.clock.now_jst().naive_local(), at),
             PushTime::Off => None,
         };
-        let (database, due_run) = self.probe_database(due.map(|d| d.date)).await;
+        let (database, due_run, latest) = self.probe_database(due.map(|d| d.date)).await;
         report.put("database", database);
         let now = Instant::now();
         let (processor, sender, delivery, line, content) = {
@@ -203,6 +203,10 @@ impl Health {
         report.put("line", line.map_or(Ok(()), Err));
         if let Some(due) = due {
             report.put("delivery", delivery_verdict(due, delivery, due_run));
+        } else if let Some(run) = latest {
+            // Delivery by cron (`yorisoi push`): its last run must have finished, once it has
+            // had the time a run takes.
+            report.put("delivery", latest_run_verdict(&run, ctx.clock.now()));
         }
         report
     }
@@ -231,7 +235,10 @@ impl Health {
 
     /// Takes and drops the write lock on the probe connection; then reads whether the due
     /// delivery day has a finished run (`None`: no run recorded, or unknown).
-    async fn probe_database(&self, due: Option<NaiveDate>) -> (Result<(), String>, Option<bool>) {
+    async fn probe_database(
+        &self,
+        due: Option<NaiveDate>,
+    ) -> (Result<(), String>, Option<bool>, Option<LatestRun>) {
         let inner = self.inner.clone();
         let probe = tokio::task::spawn_blocking(move || {
             // Concurrent checks take turns; a probe still waiting after a whole probe's time
@@ -247,12 +254,16 @@ impl Health {
                     Err(std::sync::TryLockError::WouldBlock) => {
                         let why =
                             "not writable: an earlier probe is still waiting for the write lock";
-                        return (Err(why.into()), None);
+                        return (Err(why.into()), None, None);
                     }
                 }
             };
             let Some(conn) = guard.as_mut() else {
-                return (Err("no database connection for the probe".into()), None);
+                return (
+                    Err("no database connection for the probe".into()),
+                    None,
+                    None,
+                );
             };
             let writable = conn
                 .execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
@@ -265,20 +276,47 @@ impl Health {
                 )
                 .ok()
             });
-            (writable, run)
+            let latest = conn
+                .query_row(
+                    "SELECT delivery_date, finished_at IS NOT NULL, started_at FROM delivery_runs
+                     ORDER BY delivery_date DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .ok();
+            (writable, run, latest)
         });
         match tokio::time::timeout(DB_PROBE_WAIT * 3, probe).await {
             Ok(Ok(verdict)) => verdict,
-            Ok(Err(_)) => (Err("the write probe failed to run".into()), None),
+            Ok(Err(_)) => (Err("the write probe failed to run".into()), None, None),
             Err(_) => (
                 Err(format!(
                     "not writable: no write lock within {} s",
                     (DB_PROBE_WAIT * 3).as_secs()
                 )),
                 None,
+                None,
             ),
         }
     }
+}
+
+/// The latest recorded delivery run: date, finished, started at (RFC 3339).
+type LatestRun = (String, bool, String);
+
+/// With delivery by cron: the latest run finished, or is still within the time a run takes.
+fn latest_run_verdict(run: &LatestRun, now: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
+    let (date, finished, started) = run;
+    if *finished {
+        return Ok(());
+    }
+    let started = chrono::DateTime::parse_from_rfc3339(started).ok();
+    if started.is_some_and(|t| now.signed_duration_since(t) < DELIVERY_GRACE) {
+        return Ok(());
+    }
+    Err(format!(
+        "the delivery of {date} is unfinished: `yorisoi push --date {date}` says why; rerun it once the cause is fixed"
+    ))
 }
 
 /// SQLite's reason, by kind only (never the SQL or a value).

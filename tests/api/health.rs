@@ -140,13 +140,29 @@ async fn a_revoked_token_answers_503_and_once_restored_the_answer_arrives_once()
     );
     assert!(double.delivered_to(&user).is_empty());
     let fixed_at = Instant::now();
-    assert_eq!(
+    // The refusal's outcome is committed just after LINE's answer is noted: wait for it.
+    let row = || {
         rusqlite::Connection::open(_dir.path().join("yorisoi.db"))
             .unwrap()
-            .query_row("SELECT reply_attempts, attempts FROM outbox", [], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-            })
-            .unwrap(),
+            .query_row(
+                "SELECT reply_attempts, attempts, lease_until FROM outbox",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                },
+            )
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while row().2 != 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        (row().0, row().1),
         (0, 0),
         "a refusal before LINE looked at it spends no try and leaves the token unspent"
     );
@@ -164,5 +180,34 @@ async fn a_revoked_token_answers_503_and_once_restored_the_answer_arrives_once()
     let _ = fixed_at;
     let (status, body) = app.healthz().await;
     assert_eq!(status, 200, "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn with_delivery_by_cron_an_unfinished_last_run_answers_503() {
+    let (_double, dir, app) = start(PushTime::Off).await;
+    assert_eq!(app.healthz().await.0, 200, "no run yet: nothing to say");
+    let db = rusqlite::Connection::open(dir.path().join("yorisoi.db")).unwrap();
+    // A `yorisoi push` that stopped (a revoked token) long ago.
+    db.execute(
+        "INSERT INTO delivery_runs (delivery_date, started_at) VALUES ('2026-11-20', '2026-11-20T00:00:00.000Z')",
+        [],
+    )
+    .unwrap();
+    let (status, body) = app.healthz().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["failing"], serde_json::json!(["delivery"]), "{body}");
+    assert!(
+        body["checks"]["delivery"]
+            .as_str()
+            .unwrap()
+            .contains("2026-11-20")
+    );
+    db.execute(
+        "UPDATE delivery_runs SET finished_at = '2026-11-20T01:00:00.000Z'",
+        [],
+    )
+    .unwrap();
+    assert_eq!(app.healthz().await.0, 200);
     app.stop().await;
 }

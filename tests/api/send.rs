@@ -390,19 +390,31 @@ async fn a_reply_that_never_reached_line_is_not_counted_as_tried() {
         .await
         .unwrap();
     assert_eq!(status, 200);
+    // (attempts, reply attempts, claimed): read once a second try has been settled.
     let tries = || {
         rusqlite::Connection::open(&db)
             .unwrap()
-            .query_row("SELECT attempts, reply_attempts FROM outbox", [], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-            })
-            .unwrap_or((0, 0))
+            .query_row(
+                "SELECT attempts, reply_attempts, lease_until > 0 FROM outbox",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, bool>(2)?,
+                    ))
+                },
+            )
+            .unwrap_or((0, 0, true))
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while tries().0 < 2 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let (attempts, reply_attempts) = tries();
+    let (attempts, reply_attempts) = loop {
+        let (a, r, claimed) = tries();
+        if (a >= 2 && !claimed) || std::time::Instant::now() > deadline {
+            break (a, r);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert!(attempts >= 2, "tried again after the failed connection");
     assert_eq!(
         reply_attempts, 0,
