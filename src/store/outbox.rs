@@ -221,8 +221,8 @@ pub fn finish(conn: &Connection, id: i64, finish: &Finish, now: &str) -> Result<
             next_attempt_ms,
         } => {
             conn.prepare_cached(
-                "UPDATE outbox SET lease_until = 0, next_attempt_ms = ?3, attempts = attempts - 1,
-                   reply_attempts = reply_attempts - ?2
+                "UPDATE outbox SET lease_until = 0, next_attempt_ms = ?3, attempts = max(attempts - 1, 0),
+                   reply_attempts = max(reply_attempts - ?2, 0)
                  WHERE id = ?1 AND status = 'pending'",
             )?
             .execute(params![id, i64::from(*as_reply), next_attempt_ms])?;

@@ -211,3 +211,49 @@ async fn with_delivery_by_cron_an_unfinished_last_run_answers_503() {
     assert_eq!(app.healthz().await.0, 200);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monthly_limit_stops_pushes_only_and_a_free_reply_does_not_hide_it() {
+    let (double, _dir, app) = start(PushTime::Off).await;
+    let webhook = format!("{}/webhook", app.address);
+    double.set_monthly_limit(true);
+    // An answer whose token expired must go as a push: LINE refuses it for the month.
+    let late = yorisoi::line_double::user_id(21);
+    let mut follow = double.follow_event(&late, false);
+    follow["replyToken"] = serde_json::json!("expired-token");
+    assert_eq!(double.send_webhook(&webhook, &[follow]).await.unwrap(), 200);
+    let line_check = || async {
+        let (_, body) = app.healthz().await;
+        body["checks"]["line"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !line_check().await.contains("monthly") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        line_check().await.contains("monthly"),
+        "{}",
+        line_check().await
+    );
+
+    // Replies are free: another reader is still answered, and that does not lift the limit.
+    let reader = yorisoi::line_double::user_id(22);
+    assert_eq!(
+        double
+            .send_webhook(&webhook, &[double.follow_event(&reader, false)])
+            .await
+            .unwrap(),
+        200
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while double.delivered_to(&reader).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(double.delivered_to(&reader).len(), 1, "answered as a reply");
+    assert!(line_check().await.contains("monthly"), "still reported");
+    assert!(double.delivered_to(&late).is_empty());
+    app.stop().await;
+}
