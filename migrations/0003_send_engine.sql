@@ -22,3 +22,7 @@ ALTER TABLE outbox ADD COLUMN via TEXT;                                    -- 'r
 -- the replies queued for a reader in the last minute (the per-reader limit).
 CREATE INDEX outbox_pending_user ON outbox(user_id, id) WHERE status = 'pending';
 CREATE INDEX outbox_user_created ON outbox(user_id, created_at);
+
+-- The processor takes readers in the order their events arrived (a reader whose LINE id sorts
+-- late does not wait behind everyone else in a backlog).
+CREATE INDEX webhook_events_pending_arrival ON webhook_events(id) WHERE processed_at IS NULL;
