@@ -283,7 +283,7 @@ impl Worker {
                 let tx = store::write_tx(conn)?;
                 let date_s = date.to_string();
                 let now_s = store::ts(now);
-                let lease_until = deliveries::wall_ms() + lease.as_millis() as i64;
+                let lease_until = store::wall_ms() + lease.as_millis() as i64;
                 let mut seen = known;
                 let mut ready = Vec::new();
                 let mut regs: HashMap<i64, RegInfo> = HashMap::new();
@@ -343,7 +343,7 @@ impl Worker {
         self.db.run(move |conn| {
             let tx = store::write_tx(conn)?;
             let date_s = date.to_string();
-            let now_ms = deliveries::wall_ms();
+            let now_ms = store::wall_ms();
             let lease_until = now_ms + lease.as_millis() as i64;
             let rows = deliveries::open_rows(&tx, &date_s, after, CHUNK)?;
             let last = rows.last().map(|r| r.id);

@@ -10,7 +10,7 @@
 use crate::clock::SharedClock;
 use crate::line::{LineClient, SendOutcome};
 use crate::store::outbox::{self, Finish, OutboxItem};
-use crate::store::{self, deliveries::wall_ms};
+use crate::store::{self, wall_ms};
 use chrono::{DateTime, Datelike, Utc};
 use rusqlite::Connection;
 use std::sync::{Arc, Mutex};

@@ -1,15 +1,7 @@
 //! Delivery records: every planned push, recorded before it is sent.
 
-use super::StoreError;
+use super::{StoreError, wall_ms};
 use rusqlite::{Connection, OptionalExtension, params};
-
-/// Wall-clock unix milliseconds: leases must not follow a test or sandbox clock.
-pub fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// LINE forgets a retry key after 24 hours: a push first tried longer ago than this is not
 /// resent, since nobody can tell whether it was delivered.

@@ -4,7 +4,7 @@
 //! its lease runs out. Expiry is wall-clock time (like the push leases in `deliveries.rs`):
 //! leases are between processes and must not follow a test or sandbox clock.
 
-use super::StoreError;
+use super::{StoreError, wall_ms};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::fmt;
@@ -118,13 +118,6 @@ impl From<rusqlite::Error> for AcquireError {
     fn from(e: rusqlite::Error) -> Self {
         Self::Store(e.into())
     }
-}
-
-fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn ttl_ms(ttl: Duration) -> i64 {

@@ -352,6 +352,15 @@ pub fn read_date(s: &str) -> Option<chrono::NaiveDate> {
     s.parse().ok()
 }
 
+/// Wall-clock unix milliseconds, for claims and leases between processes: they must not follow a
+/// test or sandbox clock.
+pub fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// A timestamp as stored: RFC 3339 in UTC with milliseconds.
 pub fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
