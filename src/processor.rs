@@ -59,6 +59,12 @@ impl Processor {
 
     /// Processes every pending event (the replies are queued, not sent).
     pub async fn run_once(&self) -> anyhow::Result<PassSummary> {
+        self.drain(None).await
+    }
+
+    /// Processes batches until the inbox is empty, reporting each batch to `health`: a long
+    /// backlog (paused between batches) is work in progress, not a stuck processor.
+    async fn drain(&self, health: Option<&crate::health::Health>) -> anyhow::Result<PassSummary> {
         let mut summary = PassSummary::default();
         loop {
             let clock = self.clock.clone();
@@ -68,6 +74,9 @@ impl Processor {
                 .db
                 .run(move |conn| process_batch(conn, clock.now(), &info))
                 .await?;
+            if let Some(h) = health {
+                h.processor_ran(std::time::Instant::now());
+            }
             summary.events += n;
             if n > 0 {
                 self.replies_queued.notify_one();
@@ -81,7 +90,7 @@ impl Processor {
         }
     }
 
-    /// Runs until `stop` turns true, waking on `wake` or every second; reports each pass to
+    /// Runs until `stop` turns true, waking on `wake` or every second; reports every batch to
     /// `health`.
     pub async fn run(
         self,
@@ -90,7 +99,7 @@ impl Processor {
         health: crate::health::Health,
     ) {
         loop {
-            match self.run_once().await {
+            match self.drain(Some(&health)).await {
                 Ok(_) => health.processor_ran(std::time::Instant::now()),
                 Err(e) => tracing::error!(error = %e, "event processing failed; will retry"),
             }
