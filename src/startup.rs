@@ -38,14 +38,8 @@ const BACKGROUND_SHUTDOWN: Duration = Duration::from_secs(4);
 
 /// The running service.
 pub struct Application {
-    port: u16,
-    server: Server,
-    processor: JoinHandle<()>,
-    sender: JoinHandle<()>,
-    worker: Option<JoinHandle<()>>,
-    stop: watch::Sender<bool>,
+    running: Running,
     lease: ServeLease,
-    health: Health,
 }
 
 /// What `Application::start` started, before the lease joins it.
@@ -330,16 +324,7 @@ impl Application {
         match Self::start(settings, clock).await {
             Ok(running) => {
                 lease.start_renewing();
-                Ok(Self {
-                    port: running.port,
-                    server: running.server,
-                    processor: running.processor,
-                    sender: running.sender,
-                    worker: running.worker,
-                    stop: running.stop,
-                    health: running.health,
-                    lease,
-                })
+                Ok(Self { running, lease })
             }
             Err(e) => {
                 lease.release().await;
@@ -442,17 +427,17 @@ impl Application {
 
     /// The bound port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.running.port
     }
 
     /// What `/healthz` reports from; the send engine reports LINE problems into it.
     pub fn health(&self) -> Health {
-        self.health.clone()
+        self.running.health.clone()
     }
 
     /// A handle that stops the server gracefully (as SIGTERM does).
     pub fn stop_handle(&self) -> actix_web::dev::ServerHandle {
-        self.server.handle()
+        self.running.server.handle()
     }
 
     /// Serves until SIGTERM/SIGINT (or the stop handle); then the listener stops accepting and
@@ -460,13 +445,17 @@ impl Application {
     /// to stop and get `BACKGROUND_SHUTDOWN` to finish the step in hand, and whatever is still
     /// running is aborted: what it had not sent stays recorded and goes out after the restart.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let result = self.server.await;
+        let Self { running, lease } = self;
+        let result = running.server.await;
         let stopping = Instant::now();
         tracing::info!("shutting down: finishing the step in hand");
-        let _ = self.stop.send(true);
+        let _ = running.stop.send(true);
         let deadline = tokio::time::Instant::from_std(stopping + BACKGROUND_SHUTDOWN);
-        let mut tasks = vec![("processor", self.processor), ("replies", self.sender)];
-        tasks.extend(self.worker.map(|w| ("delivery", w)));
+        let mut tasks = vec![
+            ("processor", running.processor),
+            ("replies", running.sender),
+        ];
+        tasks.extend(running.worker.map(|w| ("delivery", w)));
         let mut aborted = Vec::new();
         for (name, mut task) in tasks {
             if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
@@ -481,7 +470,7 @@ impl Application {
                 "stopped tasks that had not finished in time"
             );
         }
-        self.lease.release().await;
+        lease.release().await;
         tracing::info!(took_ms = stopping.elapsed().as_millis() as u64, "stopped");
         result.map_err(Into::into)
     }
