@@ -126,19 +126,8 @@ impl ServeLease {
             match leases::acquire(&conn, SERVE_LEASE, &h, SERVE_LEASE_TTL) {
                 Ok(got) => {
                     if let Some(old) = got.took_over {
-                        tracing::warn!(pid = old.pid, "took over the serve lease of a process that stopped renewing it");
+                        tracing::warn!(pid = old.pid, "took over the serve lease of a process that stopped or is gone");
                     }
-                    Ok(conn)
-                }
-                // Its process is gone (killed, crashed): no need to wait for the expiry.
-                Err(leases::AcquireError::Held(held))
-                    if leases::holder_is_gone(&held, &h)
-                        && leases::take_over(&conn, SERVE_LEASE, &held, &h, SERVE_LEASE_TTL)? =>
-                {
-                    tracing::warn!(
-                        pid = held.pid,
-                        "took over the serve lease of a process on this host that no longer exists"
-                    );
                     Ok(conn)
                 }
                 Err(leases::AcquireError::Held(held)) => anyhow::bail!(

@@ -22,20 +22,11 @@ impl Worker {
                             // This process alone delivers now: claims left on pushes by a
                             // process that stopped mid-send are void.
                             let freed = deliveries::release_claims(conn)?;
+                            // A holder that expired or whose process is gone (kill -9, a crash
+                            // on this host) is taken over at once by `acquire`.
                             if let Some(prev) = a.took_over {
-                                tracing::warn!(previous = %prev, freed, "took over the delivery lease of a process that stopped");
+                                tracing::warn!(previous = %prev, freed, "took over the delivery lease of a process that stopped or is gone");
                             }
-                            Ok(Ok(()))
-                        }
-                        // Its process is gone (kill -9, a crash on this host): taken over at
-                        // once, as `serve` does, instead of waiting out the expiry.
-                        Err(AcquireError::Held(h)) if leases::holder_is_gone(&h, &holder) => {
-                            if !leases::take_over(conn, DELIVERY_LEASE, &h, &holder, DELIVERY_LEASE_TTL)? {
-                                // Someone else took it meanwhile: look again.
-                                return Ok(Err(h));
-                            }
-                            let freed = deliveries::release_claims(conn)?;
-                            tracing::warn!(previous = %h, freed, "took over the delivery lease of a process on this host that no longer exists");
                             Ok(Ok(()))
                         }
                         Err(AcquireError::Held(h)) => Ok(Err(h)),

@@ -124,7 +124,9 @@ fn ttl_ms(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
-/// Takes the lease `name` for `holder` for `ttl`: free, expired or already ours.
+/// Takes the lease `name` for `holder` for `ttl`: free, expired, already ours, or held by a
+/// process that is certainly gone ([`holder_is_gone`]: killed or crashed on this host), which is
+/// taken over at once rather than after its expiry.
 pub fn acquire(
     conn: &Connection,
     name: &str,
@@ -147,7 +149,9 @@ fn acquire_at(
     let expires_ms = now_ms.saturating_add(ttl_ms(ttl));
     let ours = current.as_ref().is_some_and(|c| c.holder == holder.id);
     let took_over = match current {
-        Some(c) if c.holder != holder.id && c.expires_ms > now_ms => {
+        Some(c)
+            if c.holder != holder.id && c.expires_ms > now_ms && !holder_is_gone(&c, holder) =>
+        {
             return Err(AcquireError::Held(c));
         }
         Some(c) if !ours => Some(c),
@@ -170,33 +174,6 @@ fn acquire_at(
         expires_ms,
         took_over,
     })
-}
-
-/// Takes a lease from `previous`, a holder known to be gone (its process no longer exists),
-/// without waiting for it to expire; false if someone else holds it by now.
-pub fn take_over(
-    conn: &Connection,
-    name: &str,
-    previous: &Held,
-    holder: &Holder,
-    ttl: Duration,
-) -> Result<bool, StoreError> {
-    let now = wall_ms();
-    let n = conn
-        .prepare_cached(
-            "UPDATE process_leases SET holder = ?3, pid = ?4, host = ?5, acquired_at = ?6, expires_ms = ?7
-             WHERE name = ?1 AND holder = ?2",
-        )?
-        .execute(params![
-            name,
-            previous.holder,
-            holder.id,
-            holder.pid,
-            holder.host,
-            DateTime::<Utc>::from_timestamp_millis(now).map(super::ts),
-            now.saturating_add(ttl_ms(ttl))
-        ])?;
-    Ok(n == 1)
 }
 
 /// Whether a holder is certainly gone: it ran on this host and its process no longer exists,
@@ -380,15 +357,17 @@ mod tests {
             host: me.host.clone(),
         };
         acquire(&a, "serve", &gone, TTL).unwrap();
-        let held = match acquire(&b, "serve", &me, TTL) {
-            Err(AcquireError::Held(h)) => h,
-            other => panic!("expected Held, got {other:?}"),
-        };
+        let held = current(&a, "serve").unwrap().unwrap();
         assert!(holder_is_gone(&held, &me));
-        assert!(take_over(&b, "serve", &held, &me, TTL).unwrap());
+        let got = acquire(&b, "serve", &me, TTL).unwrap();
+        assert_eq!(got.took_over.map(|t| t.holder), Some(gone.id.clone()));
         assert_eq!(current(&a, "serve").unwrap().unwrap().holder, me.id);
-        // Only once: the previous holder's row is gone.
-        assert!(!take_over(&b, "serve", &held, &me, TTL).unwrap());
+        // Only once: the previous holder's row is gone, and a live holder is not taken over.
+        assert_eq!(acquire(&b, "serve", &me, TTL).unwrap().took_over, None);
+        assert!(matches!(
+            acquire(&a, "serve", &Holder::new(), TTL),
+            Err(AcquireError::Held(_))
+        ));
 
         let earlier = Held {
             pid: Some(i64::from(std::process::id())),
