@@ -586,3 +586,33 @@ async fn a_window_notice_whose_push_failed_for_good_comes_on_a_later_day() {
     assert_eq!(summary(&push_with_catch_up(&app, today))["sent"], 0);
     assert_eq!(times_received(&app, &u, CHECKUP_4M), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_does_not_deliver_before_the_push_time() {
+    // The clock stands at 08:00 Asia/Tokyo and the push time is 09:00: nothing goes out yet.
+    let app = crate::helpers::spawn_app().await;
+    let u = user_id(2);
+    app.register(
+        &u,
+        "妊娠中",
+        "はなこ",
+        crate::helpers::today() + Days::new(100),
+    )
+    .await;
+    app.settle().await;
+    let nine = yorisoi::config::PushTime::At(chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap());
+    let app = app.restart_with(nine).await;
+    // The worker looks at once on start (a passed push time is delivered within ~100 ms, see
+    // the test above); give it ten times that.
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert_eq!(
+        app.double
+            .delivered_to(&u)
+            .iter()
+            .filter(|d| d.via == Via::Push)
+            .count(),
+        0,
+        "not before 09:00"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM delivery_runs"), 0);
+}
