@@ -60,7 +60,7 @@ fn make_db(path: &Path, n: u64, every_day_has_message: bool) -> anyhow::Result<(
         )?;
         // As a push records them: with the push that took each, when, and the window's end.
         let mut taken = tx.prepare(
-            "INSERT INTO registration_notices (registration_id, notice_id, delivery_id, taken_at, open_until)
+            "INSERT INTO registration_notices (registration_id, notice_id, send_id, taken_at, open_until)
              VALUES (?1, ?2, ?3, '2026-11-01T22:00:00.000Z', ?4)",
         )?;
         let mut reader = tx.prepare("INSERT INTO registration_readers (registration_id, user_id, role, added_at) VALUES (?1, ?1, 'owner', 'now')")?;

@@ -121,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
         }
         let unsent = count(
             &conn,
-            "SELECT count(*) FROM outbox WHERE status = 'pending'",
+            "SELECT count(*) FROM sends WHERE kind = 'reply' AND status = 'pending'",
         )?;
         if (pending == 0 && unsent == 0) || started.elapsed() > sending + Duration::from_secs(180) {
             break;
@@ -139,10 +139,13 @@ async fn main() -> anyhow::Result<()> {
         &conn,
         "SELECT count(*) FROM webhook_events WHERE outcome LIKE '%reply withheld%'",
     )?;
-    let queued = count(&conn, "SELECT count(*) FROM outbox")?;
-    let by_push = count(&conn, "SELECT count(*) FROM outbox WHERE via = 'push'")?;
+    let queued = count(&conn, "SELECT count(*) FROM sends WHERE kind = 'reply'")?;
+    let by_push = count(
+        &conn,
+        "SELECT count(*) FROM sends WHERE kind = 'reply' AND via = 'push'",
+    )?;
     let first_to_last = conn.query_row(
-        "SELECT min(created_at), max(created_at) FROM outbox",
+        "SELECT min(created_at), max(created_at) FROM sends WHERE kind = 'reply'",
         [],
         |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
     )?;
@@ -175,7 +178,7 @@ async fn main() -> anyhow::Result<()> {
         first_to_last.0, first_to_last.1
     );
     println!(
-        "  delivered to the reader: {} requests, {replies} replies, {pushes} pushes (outbox rows sent by push: {by_push}); the double in all: {} replies, {} pushes, {} refused",
+        "  delivered to the reader: {} requests, {replies} replies, {pushes} pushes (replies sent by push: {by_push}); the double in all: {} replies, {} pushes, {} refused",
         delivered.len(),
         stats.replies,
         stats.pushes,

@@ -126,7 +126,7 @@ impl Health {
         self.state().processor_ran = Some(at);
     }
 
-    /// The outbox sender finished a step at `at`.
+    /// The reply sender finished a step at `at`.
     pub fn sender_ran(&self, at: Instant) {
         self.state().sender_ran = Some(at);
     }
@@ -183,7 +183,7 @@ impl Health {
             "processor",
             self.recent("the event processor", processor, now),
         );
-        report.put("sender", self.recent("the outbox sender", sender, now));
+        report.put("sender", self.recent("the reply sender", sender, now));
         report.put(
             "content",
             if content {

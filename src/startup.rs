@@ -196,7 +196,7 @@ impl ServeLease {
             // are not counted (no such index); the delivery run resumes them by date.
             let left: rusqlite::Result<(i64, i64)> = conn.query_row(
                 "SELECT (SELECT count(*) FROM webhook_events WHERE processed_at IS NULL),
-                        (SELECT count(*) FROM outbox WHERE status = 'pending')",
+                        (SELECT count(*) FROM sends WHERE kind = 'reply' AND status = 'pending')",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             );

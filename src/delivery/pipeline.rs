@@ -24,7 +24,9 @@ pub(super) struct Ready {
     pub(super) messages: Vec<Message>,
 }
 
-/// Renders a recorded push for sending, loading what it needs (cached per chunk).
+/// Gets a push ready for sending: its recorded messages, or for a push planned before sends
+/// kept their messages (`recorded` is `None`), rendered from its items, loading what that
+/// needs (cached per chunk).
 #[allow(clippy::too_many_arguments)]
 fn prepare(
     conn: &Connection,
@@ -34,11 +36,23 @@ fn prepare(
     user_id: i64,
     key: uuid::Uuid,
     items: &[RecordedItem],
+    recorded: Option<Vec<Message>>,
     regs: &mut HashMap<i64, RegInfo>,
     users: &mut HashMap<i64, String>,
 ) -> anyhow::Result<Ready> {
     if let std::collections::hash_map::Entry::Vacant(v) = users.entry(user_id) {
         v.insert(store::users::line_user_id(conn, UserId::new(user_id))?);
+    }
+    let mut registrations: Vec<i64> = items.iter().map(|i| i.registration_id).collect();
+    registrations.dedup();
+    if let Some(messages) = recorded {
+        return Ok(Ready {
+            id,
+            registrations,
+            to: users[&user_id].clone(),
+            key,
+            messages,
+        });
     }
     for it in items {
         if let std::collections::hash_map::Entry::Vacant(v) = regs.entry(it.registration_id)
@@ -52,8 +66,6 @@ fn prepare(
             });
         }
     }
-    let mut registrations: Vec<i64> = items.iter().map(|i| i.registration_id).collect();
-    registrations.dedup();
     Ok(Ready {
         id,
         registrations,
@@ -309,17 +321,20 @@ impl Worker {
                     };
                     let key = installation.delivery_key(&line_user, date, p.seq);
                     let key_s = key.to_string();
+                    // Rendered before it is recorded: the record holds exactly what leaves.
+                    let mut r = prepare(
+                        &tx, &pack, date, 0, p.user_id, key, &items, None, &mut regs, &mut users,
+                    )?;
                     let push = deliveries::NewPush {
                         user_id: p.user_id,
                         date: &date_s,
                         seq: p.seq,
                         retry_key: &key_s,
                         items: &items,
+                        messages: &r.messages,
                     };
-                    let id = deliveries::record_and_claim(&tx, push, &now_s, lease_until)?;
-                    ready.push(prepare(
-                        &tx, &pack, date, id, p.user_id, key, &items, &mut regs, &mut users,
-                    )?);
+                    r.id = deliveries::record_and_claim(&tx, push, &now_s, lease_until)?;
+                    ready.push(r);
                 }
                 tx.commit()?;
                 Ok((ready, seen))
@@ -372,7 +387,7 @@ impl Worker {
                         row.seq,
                     ),
                 };
-                let r = prepare(&tx, &pack, date, row.id, row.user_id, key, &items, &mut regs, &mut users)?;
+                let r = prepare(&tx, &pack, date, row.id, row.user_id, key, &items, row.messages, &mut regs, &mut users)?;
                 // The reader left since it was planned: not sent.
                 let still_wanted = store::users::following(&tx, UserId::new(row.user_id))?
                     && items.iter().any(|it| {

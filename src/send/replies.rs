@@ -9,7 +9,7 @@
 
 use crate::clock::SharedClock;
 use crate::line::{LineClient, SendOutcome};
-use crate::store::outbox::{self, Finish, OutboxItem};
+use crate::store::outbox::{self, Finish, OutboxItem, Via};
 use crate::store::{self, wall_ms};
 use chrono::{DateTime, Datelike, Utc};
 use rusqlite::Connection;
@@ -313,23 +313,20 @@ impl ReplySender {
             match self.line.reply(token, &item.messages).await {
                 o if o.delivered() => {
                     return Finish::Sent {
-                        via: "reply",
+                        via: Via::Reply,
                         request_id: o.request_id().map(str::to_owned),
                     };
                 }
                 // Spent by an earlier attempt of ours whose answer we never saw: delivered.
                 SendOutcome::InvalidReplyToken if item.reply_attempts > 0 => {
                     return Finish::Sent {
-                        via: "reply",
+                        via: Via::Reply,
                         request_id: None,
                     };
                 }
                 // Expired before anything was sent: a push says it instead.
                 SendOutcome::InvalidReplyToken => {
-                    tracing::info!(
-                        outbox_id = item.id,
-                        "reply token expired; sending as a push"
-                    );
+                    tracing::info!(send_id = item.id, "reply token expired; sending as a push");
                     // Recorded before the push: a crash now must not leave "a reply was tried"
                     // behind, which the next try would take for delivered.
                     let id = item.id;
@@ -341,6 +338,7 @@ impl ReplySender {
                         tracing::warn!(error = %e, "could not record the expired token; will retry");
                         // Refused, so not spent: the next try starts from a first attempt.
                         return Finish::Released {
+                            error: None,
                             as_reply: true,
                             next_attempt_ms: wall_ms() + 1_000,
                         };
@@ -349,6 +347,7 @@ impl ReplySender {
                 // Refused before LINE looked at it: the token is not spent.
                 SendOutcome::Halt(_) => {
                     return Finish::Released {
+                        error: None,
                         as_reply: true,
                         next_attempt_ms: wall_ms() + HALT_PROBE.as_millis() as i64,
                     };
@@ -377,10 +376,11 @@ impl ReplySender {
             .await
         {
             o if o.delivered() => Finish::Sent {
-                via: "push",
+                via: Via::Push,
                 request_id: o.request_id().map(str::to_owned),
             },
             SendOutcome::Halt(_) => Finish::Released {
+                error: None,
                 as_reply,
                 next_attempt_ms: wall_ms() + HALT_PROBE.as_millis() as i64,
             },

@@ -1,6 +1,9 @@
-//! Delivery records: every planned push, recorded before it is sent.
+//! Daily delivery records: every planned push, recorded as a send of kind `daily` (with its
+//! rendered messages and the items it carries) before it is sent.
 
+use super::sends::{self, Finish, Kind, Via, messages_json, read_messages};
 use super::{StoreError, wall_ms};
+use crate::line::Message;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// LINE forgets a retry key after 24 hours: a push first tried longer ago than this is not
@@ -26,7 +29,7 @@ pub struct RecordedItem {
 pub fn user_has_rows(conn: &Connection, user_id: i64, date: &str) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM deliveries WHERE user_id = ?1 AND delivery_date = ?2)",
+            "SELECT EXISTS (SELECT 1 FROM sends WHERE kind = 'daily' AND user_id = ?1 AND day = ?2)",
         )?
         .query_row(params![user_id, date], |r| r.get(0))?)
 }
@@ -44,6 +47,8 @@ pub struct NewPush<'a> {
     pub retry_key: &'a str,
     /// What it carries.
     pub items: &'a [RecordedItem],
+    /// Its messages, rendered.
+    pub messages: &'a [Message],
 }
 
 /// Records a planned push with its items and takes its lease; returns the row id. Its
@@ -61,20 +66,30 @@ pub fn record_and_claim(
         seq,
         retry_key,
         items,
+        messages,
     } = push;
     conn.prepare_cached(
-        "INSERT INTO deliveries (user_id, delivery_date, seq, retry_key, planned_at, lease_until, attempts, first_attempt_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7)",
+        "INSERT INTO sends (kind, user_id, day, seq, messages, retry_key, created_at, lease_until, attempts, first_attempt_ms)
+         VALUES ('daily', ?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8)",
     )?
-    .execute(params![user_id, date, seq, retry_key, now, lease_until, wall_ms()])?;
+    .execute(params![
+        user_id,
+        date,
+        seq,
+        messages_json(messages)?,
+        retry_key,
+        now,
+        lease_until,
+        wall_ms()
+    ])?;
     let id = conn.last_insert_rowid();
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO delivery_items (delivery_id, position, registration_id, content_id) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO send_items (send_id, position, registration_id, content_id) VALUES (?1, ?2, ?3, ?4)",
     )?;
     // The window's last date: gestational day g falls on due date + (g - 280) days; day n after
     // birth on birthday + n days (`domain::position`).
     let mut take = conn.prepare_cached(
-        "INSERT INTO registration_notices (registration_id, notice_id, delivery_id, taken_at, open_until)
+        "INSERT INTO registration_notices (registration_id, notice_id, send_id, taken_at, open_until)
          SELECT id, ?2, ?3, ?4, COALESCE(CASE stage
              WHEN 'pregnancy' THEN date(due_date, printf('%+d days', ?5 - 280))
              ELSE date(birthday, printf('%+d days', ?5)) END, '9999-12-31')
@@ -103,6 +118,9 @@ pub struct OpenRow {
     pub retry_key: String,
     /// When it was first tried (wall clock), if ever.
     pub first_attempt_ms: Option<i64>,
+    /// Its recorded messages; `None` for a push planned before sends kept them (rendered from
+    /// its items).
+    pub messages: Option<Vec<Message>>,
 }
 
 /// Planned rows of a date after `after_id`, oldest first.
@@ -113,21 +131,30 @@ pub fn open_rows(
     limit: usize,
 ) -> Result<Vec<OpenRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, user_id, seq, retry_key, first_attempt_ms FROM deliveries
-         WHERE delivery_date = ?1 AND status = 'planned' AND id > ?2 ORDER BY id LIMIT ?3",
+        "SELECT id, user_id, seq, retry_key, first_attempt_ms, messages FROM sends
+         WHERE kind = 'daily' AND day = ?1 AND status = 'pending' AND id > ?2 ORDER BY id LIMIT ?3",
     )?;
-    let rows = stmt
+    let rows: Vec<(OpenRow, Option<String>)> = stmt
         .query_map(params![date, after_id, limit as i64], |r| {
-            Ok(OpenRow {
-                id: r.get(0)?,
-                user_id: r.get(1)?,
-                seq: r.get(2)?,
-                retry_key: r.get(3)?,
-                first_attempt_ms: r.get(4)?,
-            })
+            Ok((
+                OpenRow {
+                    id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    seq: r.get(2)?,
+                    retry_key: r.get(3)?,
+                    first_attempt_ms: r.get(4)?,
+                    messages: None,
+                },
+                r.get(5)?,
+            ))
         })?
         .collect::<Result<_, _>>()?;
-    Ok(rows)
+    rows.into_iter()
+        .map(|(mut row, json)| {
+            row.messages = json.as_deref().map(read_messages).transpose()?;
+            Ok(row)
+        })
+        .collect()
 }
 
 /// Takes the lease on a planned row nobody holds; false if another run holds it or it is done.
@@ -137,29 +164,19 @@ pub fn claim(
     now_ms: i64,
     lease_until: i64,
 ) -> Result<bool, StoreError> {
-    let n = conn
-        .prepare_cached(
-            "UPDATE deliveries SET lease_until = ?3, attempts = attempts + 1, first_attempt_ms = COALESCE(first_attempt_ms, ?2)
-             WHERE id = ?1 AND status = 'planned' AND lease_until < ?2",
-        )?
-        .execute(params![id, now_ms, lease_until])?;
-    Ok(n == 1)
+    sends::claim(conn, id, now_ms, lease_until)
 }
 
 /// Voids every claim on a planned push: called by the one process that holds the delivery lease,
 /// so claims left by a process that stopped mid-send do not hold the pushes back.
 pub fn release_claims(conn: &Connection) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "UPDATE deliveries SET lease_until = 0 WHERE status = 'planned' AND lease_until > 0",
-        )?
-        .execute([])?)
+    sends::release_claims(conn, Kind::Daily)
 }
 
 /// The items recorded for a push, in order.
 pub fn items(conn: &Connection, delivery_id: i64) -> Result<Vec<RecordedItem>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT position, registration_id, content_id FROM delivery_items WHERE delivery_id = ?1 ORDER BY position, registration_id",
+        "SELECT position, registration_id, content_id FROM send_items WHERE send_id = ?1 ORDER BY position, registration_id",
     )?;
     let rows = stmt
         .query_map([delivery_id], |r| {
@@ -177,7 +194,7 @@ pub fn items(conn: &Connection, delivery_id: i64) -> Result<Vec<RecordedItem>, S
 /// How many rows of a date are still planned, and the latest lease among them.
 pub fn remaining(conn: &Connection, date: &str) -> Result<(i64, i64), StoreError> {
     Ok(conn
-        .prepare_cached("SELECT count(*), COALESCE(max(lease_until), 0) FROM deliveries WHERE delivery_date = ?1 AND status = 'planned'")?
+        .prepare_cached("SELECT count(*), COALESCE(max(lease_until), 0) FROM sends WHERE kind = 'daily' AND day = ?1 AND status = 'pending'")?
         .query_row([date], |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
 
@@ -202,58 +219,30 @@ pub enum Outcome {
     NotSent(String),
 }
 
-/// Records the outcome of a claimed push. A sent push keeps the notices it took; a failed or
-/// skipped one gives them back, so the reader gets them on a later day inside their window.
+/// Records the outcome of a claimed push (`sends::finish`: a late outcome never overwrites
+/// `sent`). A sent push keeps the notices it took; a failed or skipped one gives them back, so
+/// the reader gets them on a later day inside their window.
 pub fn finish(conn: &Connection, id: i64, outcome: &Outcome, now: &str) -> Result<(), StoreError> {
-    match outcome {
-        Outcome::Sent { request_id, .. } => {
-            conn.prepare_cached(
-                "UPDATE deliveries SET status = 'sent', line_request_id = ?2, sent_at = ?3, lease_until = 0, error = NULL WHERE id = ?1",
-            )?
-            .execute(params![id, request_id, now])?;
-        }
-        // A late outcome (a lease that expired while another run delivered it) never
-        // overwrites `sent`: only a push still planned takes these.
-        Outcome::Failed(e) => {
-            conn.prepare_cached("UPDATE deliveries SET status = 'failed', error = ?2, lease_until = 0 WHERE id = ?1 AND status = 'planned'")?
-                .execute(params![id, e])?;
-            release_notices(conn, id)?;
-        }
-        Outcome::Skipped(e) => {
-            conn.prepare_cached("UPDATE deliveries SET status = 'skipped', error = ?2, lease_until = 0 WHERE id = ?1 AND status = 'planned'")?
-                .execute(params![id, e])?;
-            release_notices(conn, id)?;
-        }
-        Outcome::Retry(e) => {
-            conn.prepare_cached("UPDATE deliveries SET error = ?2, lease_until = 0 WHERE id = ?1 AND status = 'planned'")?
-                .execute(params![id, e])?;
-        }
+    let finish = match outcome {
+        Outcome::Sent { request_id, .. } => Finish::Sent {
+            via: Via::Push,
+            request_id: request_id.clone(),
+        },
+        Outcome::Failed(e) => Finish::Failed(e.clone()),
+        Outcome::Skipped(e) => Finish::Dropped(e.clone()),
+        Outcome::Retry(e) => Finish::Later {
+            error: e.clone(),
+            next_attempt_ms: 0,
+            token_unspent: false,
+        },
         // Not a try: it does not start the 23-hour clock after which a push is not resent.
-        Outcome::NotSent(e) => {
-            conn.prepare_cached(
-                "UPDATE deliveries SET error = ?2, lease_until = 0, attempts = max(attempts - 1, 0),
-                   first_attempt_ms = CASE WHEN attempts <= 1 THEN NULL ELSE first_attempt_ms END
-                 WHERE id = ?1 AND status = 'planned'",
-            )?
-            .execute(params![id, e])?;
-        }
-    }
-    Ok(())
-}
-
-/// Gives back the notices a push took, once it has ended failed or skipped (never one that
-/// ended sent, whatever outcome arrives late; never a notice another push has taken since).
-fn release_notices(conn: &Connection, id: i64) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "DELETE FROM registration_notices
-         WHERE delivery_id = ?1
-           AND (registration_id, notice_id) IN (
-               SELECT registration_id, substr(content_id, 8) FROM delivery_items
-               WHERE delivery_id = ?1 AND content_id LIKE 'notice/%')
-           AND EXISTS (SELECT 1 FROM deliveries WHERE id = ?1 AND status IN ('failed', 'skipped'))",
-    )?
-    .execute([id])?;
-    Ok(())
+        Outcome::NotSent(e) => Finish::Released {
+            error: Some(e.clone()),
+            as_reply: false,
+            next_attempt_ms: 0,
+        },
+    };
+    sends::finish(conn, id, &finish, now)
 }
 
 /// Whether a registration's content was delivered on a date (for the programme's end).
@@ -265,8 +254,8 @@ pub fn delivered(
 ) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM delivery_items i JOIN deliveries d ON d.id = i.delivery_id
-             WHERE i.registration_id = ?1 AND d.delivery_date = ?2 AND i.content_id = ?3 AND d.status = 'sent')",
+            "SELECT EXISTS (SELECT 1 FROM send_items i JOIN sends d ON d.id = i.send_id
+             WHERE i.registration_id = ?1 AND d.day = ?2 AND i.content_id = ?3 AND d.status = 'sent')",
         )?
         .query_row(params![registration_id, date, content_id], |r| r.get(0))?)
 }
@@ -275,7 +264,7 @@ pub fn delivered(
 pub fn sent_count(conn: &Connection, date: &str) -> Result<usize, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT count(*) FROM deliveries WHERE delivery_date = ?1 AND status = 'sent'",
+            "SELECT count(*) FROM sends WHERE kind = 'daily' AND day = ?1 AND status = 'sent'",
         )?
         .query_row([date], |r| r.get::<_, i64>(0))? as usize)
 }

@@ -9,6 +9,7 @@ pub mod leases;
 pub mod outbox;
 pub mod registrations;
 pub mod retention;
+pub mod sends;
 pub mod users;
 
 pub use inbox::{InboundEvent, Inbox};
@@ -85,6 +86,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0006_leases",
         include_str!("../../migrations/0006_leases.sql"),
+    ),
+    (
+        "0007_sends",
+        include_str!("../../migrations/0007_sends.sql"),
     ),
 ];
 
@@ -279,7 +284,7 @@ fn check_identity(conn: &Connection) -> anyhow::Result<(usize, bool)> {
             "not a yorisoi database (it belongs to another application, application id {app_id:#x})"
         );
     }
-    let ours = ["line_users", "webhook_events", "outbox"]
+    let ours = ["line_users", "webhook_events", "registrations"]
         .iter()
         .all(|t| tables.iter().any(|n| n == t));
     if app_id == 0 && !tables.is_empty() && (applied == 0 || !ours) {
@@ -506,7 +511,7 @@ mod tests {
         .unwrap();
         super::migrate(&mut conn).unwrap();
         let rows: Vec<(i64, String, Option<i64>, Option<String>)> = conn
-            .prepare("SELECT registration_id, notice_id, delivery_id, taken_at FROM registration_notices ORDER BY 1, 2")
+            .prepare("SELECT registration_id, notice_id, send_id, taken_at FROM registration_notices ORDER BY 1, 2")
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .unwrap()
@@ -541,6 +546,105 @@ mod tests {
                 (3, "x".into(), None, None),
             ]
         );
+    }
+
+    #[test]
+    fn replies_and_pushes_recorded_before_sends_are_carried_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = super::connect(&dir.path().join("old.db")).unwrap();
+        for (name, sql) in &super::MIGRATIONS[..6] {
+            assert!(name.starts_with("000"));
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 6).unwrap();
+        conn.execute_batch(
+            "INSERT INTO line_users (id, line_user_id, created_at, updated_at) VALUES (1, 'U1', 'now', 'now');
+             INSERT INTO registrations (id, user_id, stage, nickname, birthday, status, started_on, created_at, updated_at)
+             VALUES (1, 1, 'child', 'a', '2026-01-01', 'active', '2026-01-01', 'now', 'now');
+             INSERT INTO deliveries (id, user_id, delivery_date, seq, retry_key, status, planned_at, sent_at, attempts)
+             VALUES (10, 1, '2026-01-01', 0, 'k10', 'sent', 't10', 's10', 1),
+                    (11, 1, '2026-01-02', 0, 'k11', 'planned', 't11', NULL, 1),
+                    (12, 1, '2026-01-03', 0, 'k12', 'skipped', 't12', NULL, 0);
+             INSERT INTO delivery_items (delivery_id, position, registration_id, content_id)
+             VALUES (10, 0, 1, 'child/day-0'), (11, 0, 1, 'notice/newborn-visit');
+             INSERT INTO registration_notices (registration_id, notice_id, delivery_id, open_until)
+             VALUES (1, 'newborn-visit', 11, '2026-02-01');
+             INSERT INTO outbox (id, user_id, reply_token, messages, retry_key, status, created_at, via, reply_attempts)
+             VALUES (1, 1, NULL, '[]', 'r1', 'sent', 'c1', 'reply', 1),
+                    (2, 1, 'tok', '[{\"type\":\"text\",\"text\":\"x\"}]', 'r2', 'pending', 'c2', NULL, 0);",
+        )
+        .unwrap();
+        super::migrate(&mut conn).unwrap();
+        type Row = (
+            i64,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = conn
+            .prepare("SELECT id, kind, status, day, messages, reply_token FROM sends ORDER BY id")
+            .unwrap()
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let s = |v: &str| Some(v.to_owned());
+        let daily = |id, status: &str, day, messages: Option<String>| {
+            (
+                id,
+                "daily".to_owned(),
+                status.to_owned(),
+                s(day),
+                messages,
+                None,
+            )
+        };
+        assert_eq!(
+            rows,
+            vec![
+                daily(10, "sent", "2026-01-01", s("[]")),
+                daily(11, "pending", "2026-01-02", None),
+                daily(12, "dropped", "2026-01-03", s("[]")),
+                (13, "reply".into(), "sent".into(), None, s("[]"), None),
+                (
+                    14,
+                    "reply".into(),
+                    "pending".into(),
+                    None,
+                    s(r#"[{"type":"text","text":"x"}]"#),
+                    s("tok")
+                ),
+            ]
+        );
+        let items: i64 = conn
+            .query_row("SELECT count(*) FROM send_items", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(items, 2);
+        let taken: i64 = conn
+            .query_row("SELECT send_id FROM registration_notices", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(taken, 11, "the notice still names the push that took it");
+        for gone in ["outbox", "deliveries", "delivery_items"] {
+            let n: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name = ?1",
+                    [gone],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(n, 0, "{gone}");
+        }
     }
 
     #[test]

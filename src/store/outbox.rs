@@ -1,7 +1,10 @@
-//! The reply outbox: conversation answers written with the state change that causes them, then
-//! claimed one by one by the reply sender, their outcomes committed as they come.
+//! The reply queue: conversation answers, recorded as sends of kind `reply` with the state
+//! change that causes them, then claimed one by one by the reply sender, their outcomes
+//! committed as they come (`sends::finish`).
 
 use super::StoreError;
+pub use super::sends::{Finish, Via};
+use super::sends::{messages_json, read_messages};
 use crate::domain::UserId;
 use crate::line::Message;
 use rusqlite::{Connection, params};
@@ -38,12 +41,18 @@ pub fn enqueue(
     now: &str,
 ) -> Result<(), StoreError> {
     for chunk in messages.chunks(5) {
-        let json = serde_json::to_string(chunk)
-            .map_err(|e| StoreError::Corrupt(crate::telemetry::json_error(&e)))?;
+        let json = messages_json(chunk)?;
         conn.prepare_cached(
-            "INSERT INTO outbox (user_id, reply_token, messages, retry_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO sends (kind, user_id, reply_token, messages, retry_key, created_at)
+             VALUES ('reply', ?1, ?2, ?3, ?4, ?5)",
         )?
-        .execute(params![user_id, reply_token, json, uuid::Uuid::new_v4().to_string(), now])?;
+        .execute(params![
+            user_id,
+            reply_token,
+            json,
+            uuid::Uuid::new_v4().to_string(),
+            now
+        ])?;
     }
     Ok(())
 }
@@ -51,7 +60,9 @@ pub fn enqueue(
 /// Batches queued for a user since `since` (RFC 3339): the per-reader limit counts them.
 pub fn queued_since(conn: &Connection, user_id: UserId, since: &str) -> Result<i64, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT count(*) FROM outbox WHERE user_id = ?1 AND created_at >= ?2")?
+        .prepare_cached(
+            "SELECT count(*) FROM sends WHERE user_id = ?1 AND created_at >= ?2 AND kind = 'reply'",
+        )?
         .query_row(params![user_id, since], |r| r.get(0))?)
 }
 
@@ -68,10 +79,10 @@ pub fn claim_due(
     let mut stmt = conn.prepare_cached(
         "SELECT o.id, o.user_id, u.line_user_id, o.reply_token, o.reply_attempts, o.attempts,
                 o.messages, o.retry_key, o.created_at
-         FROM outbox o JOIN line_users u ON u.id = o.user_id
-         WHERE o.status = 'pending' AND o.lease_until < ?1 AND o.next_attempt_ms <= ?1
-           AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.user_id = o.user_id
-                           AND p.status = 'pending' AND p.id < o.id)
+         FROM sends o JOIN line_users u ON u.id = o.user_id
+         WHERE o.kind = 'reply' AND o.status = 'pending' AND o.lease_until < ?1 AND o.next_attempt_ms <= ?1
+           AND NOT EXISTS (SELECT 1 FROM sends p WHERE p.user_id = o.user_id
+                           AND p.kind = 'reply' AND p.status = 'pending' AND p.id < o.id)
          ORDER BY o.id LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![now_ms, limit as i64], |r| {
@@ -82,7 +93,7 @@ pub fn claim_due(
             r.get::<_, Option<String>>(3)?,
             r.get::<_, i64>(4)?,
             r.get::<_, i64>(5)?,
-            r.get::<_, String>(6)?,
+            r.get::<_, Option<String>>(6)?,
             r.get::<_, String>(7)?,
             r.get::<_, String>(8)?,
         ))
@@ -107,22 +118,17 @@ pub fn claim_due(
             reply_token,
             reply_attempts,
             attempts,
-            messages: serde_json::from_str(&messages)
-                .map_err(|e| StoreError::Corrupt(crate::telemetry::json_error(&e)))?,
+            messages: read_messages(messages.as_deref().unwrap_or("[]"))?,
             retry_key: key
                 .parse()
                 .map_err(|_| StoreError::Corrupt("retry key".into()))?,
             created_at,
         });
     }
-    let mut claim = conn.prepare_cached(
-        "UPDATE outbox SET lease_until = ?2, attempts = attempts + 1
-         WHERE id = ?1 AND status = 'pending' AND lease_until < ?3",
-    )?;
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let as_reply = reply(&item);
-        if claim.execute(params![item.id, lease_until, now_ms])? == 1 {
+        if super::sends::claim(conn, item.id, now_ms, lease_until)? {
             out.push((item, as_reply));
         }
     }
@@ -132,7 +138,7 @@ pub fn claim_due(
 /// Counts a reply attempt for each batch, committed just before the requests leave.
 pub fn count_reply_attempts(conn: &Connection, ids: &[i64]) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
-        "UPDATE outbox SET reply_attempts = reply_attempts + 1 WHERE id = ?1 AND status = 'pending'",
+        "UPDATE sends SET reply_attempts = reply_attempts + 1 WHERE id = ?1 AND status = 'pending'",
     )?;
     for id in ids {
         stmt.execute([id])?;
@@ -140,101 +146,16 @@ pub fn count_reply_attempts(conn: &Connection, ids: &[i64]) -> Result<(), StoreE
     Ok(())
 }
 
-/// How a claimed batch ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Finish {
-    /// LINE has it (`via`: reply or push).
-    Sent {
-        /// `reply` or `push`.
-        via: &'static str,
-        /// `x-line-request-id`.
-        request_id: Option<String>,
-    },
-    /// Never sent: refused for good, or given up.
-    Failed(String),
-    /// Deliberately not sent (the per-reader limit, the reserved quota).
-    Dropped(String),
-    /// Claimed but not tried (LINE refuses everything now): released as if never claimed.
-    Released {
-        /// The claim counted a reply attempt, to be taken back.
-        as_reply: bool,
-        /// When to look again.
-        next_attempt_ms: i64,
-    },
-    /// Tried, not delivered: released, due again at `next_attempt_ms` (wall clock).
-    Later {
-        /// Why.
-        error: String,
-        /// When to try again.
-        next_attempt_ms: i64,
-        /// LINE never took the reply (no connection, 429): its token is not spent, so the
-        /// counted reply attempt is taken back.
-        token_unspent: bool,
-    },
-}
-
-/// Records the outcome of a claimed batch. A batch already `sent` is never overwritten (a late
-/// outcome of a lease that expired meanwhile).
+/// Records the outcome of a claimed batch (`sends::finish`: a late outcome never overwrites
+/// `sent`).
 pub fn finish(conn: &Connection, id: i64, finish: &Finish, now: &str) -> Result<(), StoreError> {
-    match finish {
-        Finish::Sent { via, request_id } => {
-            // The messages are not kept once LINE has them.
-            conn.prepare_cached(
-                "UPDATE outbox SET status = 'sent', via = ?2, request_id = ?3, error = NULL,
-                   sent_at = ?4, lease_until = 0, messages = '[]', reply_token = NULL
-                 WHERE id = ?1",
-            )?
-            .execute(params![id, via, request_id, now])?;
-        }
-        Finish::Failed(e) | Finish::Dropped(e) => {
-            let status = if matches!(finish, Finish::Failed(_)) {
-                "failed"
-            } else {
-                "dropped"
-            };
-            conn.prepare_cached(
-                "UPDATE outbox SET status = ?2, error = ?3, lease_until = 0, messages = '[]',
-                   reply_token = NULL
-                 WHERE id = ?1 AND status = 'pending'",
-            )?
-            .execute(params![id, status, e])?;
-        }
-        Finish::Later {
-            error,
-            next_attempt_ms,
-            token_unspent,
-        } => {
-            conn.prepare_cached(
-                "UPDATE outbox SET error = ?2, lease_until = 0, next_attempt_ms = ?3,
-                   reply_attempts = max(reply_attempts - ?4, 0)
-                 WHERE id = ?1 AND status = 'pending'",
-            )?
-            .execute(params![
-                id,
-                error,
-                next_attempt_ms,
-                i64::from(*token_unspent)
-            ])?;
-        }
-        Finish::Released {
-            as_reply,
-            next_attempt_ms,
-        } => {
-            conn.prepare_cached(
-                "UPDATE outbox SET lease_until = 0, next_attempt_ms = ?3, attempts = max(attempts - 1, 0),
-                   reply_attempts = max(reply_attempts - ?2, 0)
-                 WHERE id = ?1 AND status = 'pending'",
-            )?
-            .execute(params![id, i64::from(*as_reply), next_attempt_ms])?;
-        }
-    }
-    Ok(())
+    super::sends::finish(conn, id, finish, now)
 }
 
 /// A batch's reply token was refused on its first try (expired): it goes as a push from now on.
 pub fn forget_reply_token(conn: &Connection, id: i64) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "UPDATE outbox SET reply_token = NULL, reply_attempts = 0 WHERE id = ?1 AND status = 'pending'",
+        "UPDATE sends SET reply_token = NULL, reply_attempts = 0 WHERE id = ?1 AND status = 'pending'",
     )?
     .execute([id])?;
     Ok(())
@@ -242,16 +163,12 @@ pub fn forget_reply_token(conn: &Connection, id: i64) -> Result<(), StoreError> 
 
 /// Releases every claim (a process that alone sends replies starts clean after a crash).
 pub fn release_all(conn: &Connection) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "UPDATE outbox SET lease_until = 0 WHERE status = 'pending' AND lease_until > 0",
-        )?
-        .execute([])?)
+    super::sends::release_claims(conn, super::sends::Kind::Reply)
 }
 
 /// Pending batches (health and tests).
 pub fn pending_count(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT count(*) FROM outbox WHERE status = 'pending'")?
+        .prepare_cached("SELECT count(*) FROM sends WHERE kind = 'reply' AND status = 'pending'")?
         .query_row([], |r| r.get(0))?)
 }

@@ -121,9 +121,9 @@ pub fn run(
     let outbox_cutoff = ts(now - TimeDelta::days(OUTBOX_KEEP_DAYS));
     report.replies = delete_in_batches(
         conn,
-        "DELETE FROM outbox WHERE id IN (
-           SELECT id FROM outbox
-           WHERE status IN ('sent', 'failed', 'dropped') AND created_at < ?1 LIMIT 5000)",
+        "DELETE FROM sends WHERE id IN (
+           SELECT id FROM sends
+           WHERE kind = 'reply' AND status != 'pending' AND created_at < ?1 LIMIT 5000)",
         &outbox_cutoff,
     )?;
     let candidates: Vec<i64> = conn
@@ -263,7 +263,7 @@ fn reader_facts(
                     (SELECT c.updated_at FROM conversations c WHERE c.user_id = u.id),
                     EXISTS (SELECT 1 FROM webhook_events e
                             WHERE e.line_user_id = u.line_user_id AND e.processed_at IS NULL)
-                    OR EXISTS (SELECT 1 FROM outbox o WHERE o.user_id = u.id AND o.status = 'pending')
+                    OR EXISTS (SELECT 1 FROM sends o WHERE o.user_id = u.id AND o.kind = 'reply' AND o.status = 'pending')
              FROM line_users u WHERE u.id = ?1",
         )?
         .query_row([user_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))

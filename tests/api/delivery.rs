@@ -189,7 +189,7 @@ async fn every_pregnancy_and_child_day_gets_the_right_message_once() {
     let newborn = pushes.get(&user_id(10_000)).unwrap();
     assert!(newborn[0].iter().any(|m| text_of(m).contains("出生届")));
     assert_eq!(
-        app.count("SELECT count(*) FROM delivery_items WHERE content_id = 'notice/checkup-4m'"),
+        app.count("SELECT count(*) FROM send_items WHERE content_id = 'notice/checkup-4m'"),
         (window.1 - window.0 + 1),
         "every reader inside the window (all registered today) gets it once"
     );
@@ -269,7 +269,7 @@ async fn server_errors_are_retried_and_refusals_reported() {
         "non-zero when something failed for good"
     );
     assert_eq!(
-        app.count("SELECT count(*) FROM deliveries WHERE status = 'failed' AND error LIKE '%400%'"),
+        app.count("SELECT count(*) FROM sends WHERE kind = 'daily' AND status = 'failed' AND error LIKE '%400%'"),
         1
     );
     // A rerun does not resend the refused one nor the delivered ones.

@@ -145,7 +145,7 @@ async fn a_revoked_token_answers_503_and_once_restored_the_answer_arrives_once()
         rusqlite::Connection::open(_dir.path().join("yorisoi.db"))
             .unwrap()
             .query_row(
-                "SELECT reply_attempts, attempts, lease_until FROM outbox",
+                "SELECT reply_attempts, attempts, lease_until FROM sends WHERE kind = 'reply'",
                 [],
                 |r| {
                     Ok((

@@ -137,7 +137,7 @@ impl TestApp {
     /// Waits until every stored event is processed and every reply sent.
     pub async fn settle(&self) {
         for _ in 0..500 {
-            let pending = self.count("SELECT (SELECT count(*) FROM webhook_events WHERE processed_at IS NULL) + (SELECT count(*) FROM outbox WHERE status = 'pending')");
+            let pending = self.count("SELECT (SELECT count(*) FROM webhook_events WHERE processed_at IS NULL) + (SELECT count(*) FROM sends WHERE kind = 'reply' AND status = 'pending')");
             if pending == 0 {
                 return;
             }

@@ -251,7 +251,7 @@ async fn readers_who_left_are_anonymised_once_the_period_has_passed() {
     // Processed events and finished replies are past their 30 days already.
     assert!(early.events > 0 && early.replies > 0, "{early:?}");
     assert_eq!(app.count("SELECT count(*) FROM webhook_events"), 0);
-    assert_eq!(app.count("SELECT count(*) FROM outbox"), 0);
+    assert_eq!(app.count("SELECT count(*) FROM sends"), 0);
     assert_eq!(app.count("SELECT count(*) FROM line_users"), 3);
 
     let due = yorisoi::store::retention::run(&mut conn, now + TimeDelta::days(181), 180).unwrap();

@@ -87,7 +87,7 @@ async fn a_revoked_token_stops_the_day_and_once_fixed_the_day_completes_once() {
     assert_eq!(s["failed"], 0, "nothing is marked failed: {s}");
     assert_eq!(s["finished"], false);
     assert_eq!(
-        app.count("SELECT count(*) FROM deliveries WHERE status = 'planned'"),
+        app.count("SELECT count(*) FROM sends WHERE kind = 'daily' AND status = 'pending'"),
         3,
         "every push stays planned for the rerun"
     );
@@ -186,7 +186,7 @@ async fn a_reply_whose_answer_was_lost_is_retried_with_its_token_and_arrives_onc
     assert_eq!(got.len(), 1, "one answer: {got:?}");
     assert_eq!(got[0].via, Via::Reply);
     assert_eq!(
-        app.count("SELECT count(*) FROM outbox WHERE status = 'sent' AND reply_attempts = 2"),
+        app.count("SELECT count(*) FROM sends WHERE kind = 'reply' AND status = 'sent' AND reply_attempts = 2"),
         1,
         "the retry used the same token, which LINE refused as spent"
     );
@@ -207,10 +207,10 @@ async fn a_crash_between_a_reply_and_its_record_never_doubles_the_answer() {
     let messages = serde_json::to_string(&first[0].messages).unwrap();
     app.db()
         .execute(
-            "UPDATE outbox SET status = 'pending', messages = ?1, reply_attempts = 1, attempts = 1,
+            "UPDATE sends SET status = 'pending', messages = ?1, reply_attempts = 1, attempts = 1,
                lease_until = CAST(unixepoch('subsec') * 1000 AS INTEGER) + 600000,
-               reply_token = ?2
-             WHERE id = (SELECT max(id) FROM outbox)",
+               reply_token = ?2, via = NULL
+             WHERE id = (SELECT max(id) FROM sends WHERE kind = 'reply')",
             [messages, token],
         )
         .unwrap();
@@ -222,7 +222,7 @@ async fn a_crash_between_a_reply_and_its_record_never_doubles_the_answer() {
         "the answer is not sent again, as a reply or a push"
     );
     assert_eq!(
-        app.count("SELECT count(*) FROM outbox WHERE status = 'sent'"),
+        app.count("SELECT count(*) FROM sends WHERE kind = 'reply' AND status = 'sent'"),
         1
     );
 }
@@ -278,7 +278,7 @@ async fn an_answer_is_not_pushed_when_the_quota_left_is_kept_for_the_daily_deliv
     app.say(&[follow]).await;
     assert_eq!(app.double.stats().pushes, 0, "the answer was not pushed");
     assert_eq!(
-        app.count("SELECT count(*) FROM outbox WHERE status = 'dropped' AND error LIKE '%quota%'"),
+        app.count("SELECT count(*) FROM sends WHERE kind = 'reply' AND status = 'dropped' AND error LIKE '%quota%'"),
         1
     );
 }
@@ -327,22 +327,29 @@ async fn a_push_delivered_but_never_recorded_is_resent_with_its_key_and_arrives_
     let app = spawn_app_on(today).await;
     register_readers(&app, 1..=3, today).await;
     assert!(app.push_cli(&["--json"]).status.success());
-    let keys: Vec<String> = app
+    let pushed: Vec<(String, String)> = app
         .double
         .delivered()
         .into_iter()
         .filter(|d| d.via == Via::Push)
-        .filter_map(|d| d.retry_key)
+        .filter_map(|d| Some((d.retry_key?, serde_json::to_string(&d.messages).unwrap())))
         .collect();
+    let keys: Vec<String> = pushed.iter().map(|(k, _)| k.clone()).collect();
     assert_eq!(keys.len(), 3);
     // As the database stands had the process died after LINE accepted the pushes and before
-    // their outcomes were committed.
-    app.db()
-        .execute(
-            "UPDATE deliveries SET status = 'planned', sent_at = NULL, line_request_id = NULL, lease_until = 0",
-            [],
-        )
-        .unwrap();
+    // their outcomes were committed: still pending, with the messages recorded.
+    for (key, messages) in &pushed {
+        let changed = app
+            .db()
+            .execute(
+                "UPDATE sends SET status = 'pending', sent_at = NULL, line_request_id = NULL,
+                   lease_until = 0, via = NULL, messages = ?2
+                 WHERE kind = 'daily' AND retry_key = ?1",
+                [key, messages],
+            )
+            .unwrap();
+        assert_eq!(changed, 1, "the push is recorded under the key LINE saw");
+    }
     app.db()
         .execute("UPDATE delivery_runs SET finished_at = NULL", [])
         .unwrap();
@@ -367,6 +374,77 @@ async fn a_push_delivered_but_never_recorded_is_resent_with_its_key_and_arrives_
         .filter_map(|d| d.retry_key)
         .collect();
     assert_eq!(resent, keys, "nothing new was accepted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_planned_before_sends_kept_their_messages_is_rendered_from_its_items() {
+    let today = real_today();
+    let app = spawn_app_on(today).await;
+    register_readers(&app, 1..=1, today).await;
+    assert!(app.push_cli(&["--json"]).status.success());
+    let first: Vec<Value> = app
+        .double
+        .delivered()
+        .into_iter()
+        .filter(|d| d.via == Via::Push)
+        .flat_map(|d| d.messages)
+        .collect();
+    assert!(!first.is_empty());
+    // As migration 0007 leaves a push that was planned, not sent: no messages recorded. A new
+    // key lets LINE accept it again, to compare what it carries.
+    let changed = app
+        .db()
+        .execute(
+            "UPDATE sends SET status = 'pending', messages = NULL, via = NULL, sent_at = NULL,
+               retry_key = '00000000-0000-4000-8000-000000000001'
+             WHERE kind = 'daily'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    app.db()
+        .execute("UPDATE delivery_runs SET finished_at = NULL", [])
+        .unwrap();
+    let s = summary(&app.push_cli(&["--json"]));
+    assert_eq!(s["sent"].as_u64(), Some(1), "{s}");
+    let again: Vec<Value> = app
+        .double
+        .delivered()
+        .into_iter()
+        .filter(|d| d.retry_key.as_deref() == Some("00000000-0000-4000-8000-000000000001"))
+        .flat_map(|d| d.messages)
+        .collect();
+    assert_eq!(
+        again, first,
+        "the same messages, rendered from the recorded items"
+    );
+
+    // A push whose messages are recorded goes out exactly as recorded, whatever the pack says.
+    app.db()
+        .execute(
+            "UPDATE sends SET status = 'pending', via = NULL, sent_at = NULL,
+               messages = '[{\"type\":\"text\",\"text\":\"記録どおり\"}]',
+               retry_key = '00000000-0000-4000-8000-000000000002'
+             WHERE kind = 'daily'",
+            [],
+        )
+        .unwrap();
+    app.db()
+        .execute("UPDATE delivery_runs SET finished_at = NULL", [])
+        .unwrap();
+    let s = summary(&app.push_cli(&["--json"]));
+    assert_eq!(s["sent"].as_u64(), Some(1), "{s}");
+    let recorded: Vec<Value> = app
+        .double
+        .delivered()
+        .into_iter()
+        .filter(|d| d.retry_key.as_deref() == Some("00000000-0000-4000-8000-000000000002"))
+        .flat_map(|d| d.messages)
+        .collect();
+    assert_eq!(
+        recorded,
+        vec![serde_json::json!({"type": "text", "text": "記録どおり"})]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,7 +473,7 @@ async fn a_reply_that_never_reached_line_is_not_counted_as_tried() {
         rusqlite::Connection::open(&db)
             .unwrap()
             .query_row(
-                "SELECT attempts, reply_attempts, lease_until > 0 FROM outbox",
+                "SELECT attempts, reply_attempts, lease_until > 0 FROM sends WHERE kind = 'reply'",
                 [],
                 |r| {
                     Ok((
