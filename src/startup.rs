@@ -36,6 +36,57 @@ const HTTP_SHUTDOWN: Duration = Duration::from_secs(3);
 /// `cli.rs`): at most 9 s, within a container runtime's 10 s, whatever LINE does.
 const BACKGROUND_SHUTDOWN: Duration = Duration::from_secs(4);
 
+/// Who runs the event processor and the reply sender.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Drive {
+    /// Background tasks, woken by the webhook and every second: the service.
+    #[default]
+    Background,
+    /// The caller, step by step through [`Application::steps`]: tests that await each step
+    /// instead of waiting for it.
+    Caller,
+}
+
+/// The event processor and the reply sender of an application its caller drives.
+#[derive(Clone)]
+pub struct Steps {
+    processor: Arc<Processor>,
+    sender: Arc<ReplySender>,
+    health: Health,
+}
+
+/// What [`Steps::settle`] did, and what it left.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    /// Events processed.
+    pub events: usize,
+    /// Replies delivered.
+    pub sent: usize,
+    /// Replies still queued: due later (a backoff after LINE failed) or held back.
+    pub waiting: i64,
+}
+
+impl Steps {
+    /// Processes every stored event and sends every reply due, in turns, until neither has
+    /// anything to do now. Replies due later (a backoff after a failure) stay queued, counted
+    /// in `waiting`.
+    pub async fn settle(&self) -> anyhow::Result<Settled> {
+        let mut settled = Settled::default();
+        loop {
+            let events = self.processor.run_once().await?.events;
+            self.health.processor_ran(Instant::now());
+            let pass = self.sender.run_once().await?;
+            self.health.sender_ran(Instant::now());
+            settled.events += events;
+            settled.sent += pass.sent;
+            if events == 0 && pass.claimed == 0 {
+                settled.waiting = self.sender.pending().await?;
+                return Ok(settled);
+            }
+        }
+    }
+}
+
 /// The running service.
 pub struct Application {
     running: Running,
@@ -46,8 +97,9 @@ pub struct Application {
 struct Running {
     port: u16,
     server: Server,
-    processor: JoinHandle<()>,
-    sender: JoinHandle<()>,
+    processor: Option<JoinHandle<()>>,
+    sender: Option<JoinHandle<()>>,
+    steps: Option<Steps>,
     worker: Option<JoinHandle<()>>,
     stop: watch::Sender<bool>,
     health: Health,
@@ -303,6 +355,15 @@ impl Application {
     /// content pack, binds the listener and starts the background tasks. Port 0 binds a free
     /// port (tests). Each refusal is one line naming the file or folder at fault.
     pub async fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        Self::build_driven(settings, clock, Drive::Background).await
+    }
+
+    /// [`Application::build`], with the processor and the reply sender run by `drive`.
+    pub async fn build_driven(
+        settings: Settings,
+        clock: SharedClock,
+        drive: Drive,
+    ) -> anyhow::Result<Self> {
         // Before anything touches the database (a migration above all): a second `serve`, a
         // newer binary started beside a running one, stops here.
         let lock = serve_lock(&settings.database)?;
@@ -310,7 +371,7 @@ impl Application {
         tokio::task::spawn_blocking(move || store::open_and_migrate(&db_path).map(drop)).await??;
         let mut lease = ServeLease::acquire(&settings.database).await?;
         lease.lock = Some(lock);
-        match Self::start(settings, clock).await {
+        match Self::start(settings, clock, drive).await {
             Ok(running) => {
                 lease.start_renewing();
                 Ok(Self { running, lease })
@@ -322,7 +383,11 @@ impl Application {
         }
     }
 
-    async fn start(settings: Settings, clock: SharedClock) -> anyhow::Result<Running> {
+    async fn start(
+        settings: Settings,
+        clock: SharedClock,
+        drive: Drive,
+    ) -> anyhow::Result<Running> {
         let dir = settings.content_dir.clone();
         let pack = Arc::new(tokio::task::spawn_blocking(move || load_content(&dir)).await??);
         let line = line_client(&settings)?;
@@ -345,7 +410,7 @@ impl Application {
             info,
             replies_queued.clone(),
         );
-        let processor = tokio::spawn(processor.run(wake.clone(), stop_rx.clone(), health.clone()));
+
         // Durable commits: a reply attempt is on disk before its request leaves (and with it
         // the processor's commit that queued the reply).
         let sender = ReplySender::new(
@@ -357,7 +422,30 @@ impl Application {
         // This process alone serves the database (the serve lease): claims left by a process
         // that stopped mid-send are void.
         sender.recover().await?;
-        let sender = tokio::spawn(sender.run(replies_queued, stop_rx.clone(), health.clone()));
+        let (processor, sender, steps) = match drive {
+            Drive::Background => (
+                Some(tokio::spawn(processor.run(
+                    wake.clone(),
+                    stop_rx.clone(),
+                    health.clone(),
+                ))),
+                Some(tokio::spawn(sender.run(
+                    replies_queued,
+                    stop_rx.clone(),
+                    health.clone(),
+                ))),
+                None,
+            ),
+            Drive::Caller => (
+                None,
+                None,
+                Some(Steps {
+                    processor: Arc::new(processor),
+                    sender: Arc::new(sender),
+                    health: health.clone(),
+                }),
+            ),
+        };
 
         // Personal data past its retention period goes once a day.
         tokio::spawn(store::retention::run_daily(
@@ -408,6 +496,7 @@ impl Application {
             server,
             processor,
             sender,
+            steps,
             worker,
             stop,
             health,
@@ -422,6 +511,11 @@ impl Application {
     /// What `/healthz` reports from; the send engine reports LINE problems into it.
     pub fn health(&self) -> Health {
         self.running.health.clone()
+    }
+
+    /// The processor and the reply sender, when the caller drives them ([`Drive::Caller`]).
+    pub fn steps(&self) -> Option<Steps> {
+        self.running.steps.clone()
     }
 
     /// A handle that stops the server gracefully (as SIGTERM does).
@@ -440,13 +534,16 @@ impl Application {
         tracing::info!("shutting down: finishing the step in hand");
         let _ = running.stop.send(true);
         let deadline = tokio::time::Instant::from_std(stopping + BACKGROUND_SHUTDOWN);
-        let mut tasks = vec![
+        let tasks = [
             ("processor", running.processor),
             ("replies", running.sender),
+            ("delivery", running.worker),
         ];
-        tasks.extend(running.worker.map(|w| ("delivery", w)));
         let mut aborted = Vec::new();
-        for (name, mut task) in tasks {
+        for (name, mut task) in tasks
+            .into_iter()
+            .filter_map(|(name, task)| Some((name, task?)))
+        {
             if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
                 task.abort();
                 aborted.push(name);

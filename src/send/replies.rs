@@ -169,6 +169,11 @@ impl ReplySender {
         self.db.run(|conn| Ok(outbox::release_all(conn)?)).await
     }
 
+    /// Replies still queued (due now or later).
+    pub async fn pending(&self) -> anyhow::Result<i64> {
+        self.db.run(|conn| Ok(outbox::pending_count(conn)?)).await
+    }
+
     /// Sends every batch due now; returns when the queue has nothing due.
     pub async fn run_once(&self) -> anyhow::Result<ReplyPass> {
         self.drain(None).await

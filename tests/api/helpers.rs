@@ -8,7 +8,7 @@ use std::time::Duration;
 use yorisoi::clock::{ManualClock, SharedClock};
 use yorisoi::config::{PushTime, Secret, Settings};
 use yorisoi::line_double::{DoubleConfig, LineDouble};
-use yorisoi::startup::Application;
+use yorisoi::startup::{Application, Drive, Steps};
 
 pub struct TestApp {
     pub address: String,
@@ -16,6 +16,8 @@ pub struct TestApp {
     pub settings: Settings,
     pub clock: ManualClock,
     pub db_path: PathBuf,
+    /// The event processor and the reply sender: the test drives them.
+    pub steps: Steps,
     dir: Arc<tempfile::TempDir>,
     stop: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -77,9 +79,10 @@ async fn start(
     let mut settings = settings_for(&double, db_path.clone());
     settings.push_time = push_time;
     let shared: SharedClock = Arc::new(clock.clone());
-    let app = Application::build(settings.clone(), shared)
+    let app = Application::build_driven(settings.clone(), shared, Drive::Caller)
         .await
         .expect("app builds");
+    let steps = app.steps().expect("driven by the test");
     let address = format!("http://127.0.0.1:{}", app.port());
     let stop = app.stop_handle();
     let task = tokio::spawn(app.run_until_stopped());
@@ -89,6 +92,7 @@ async fn start(
         settings,
         clock,
         db_path,
+        steps,
         dir,
         stop,
         task,
@@ -134,16 +138,22 @@ impl TestApp {
         self.db().query_row(sql, [], |r| r.get(0)).unwrap()
     }
 
-    /// Waits until every stored event is processed and every reply sent.
+    /// Processes every stored event and sends every reply: the steps are driven here, not
+    /// waited for. A reply due later (its backoff after a LINE failure runs on the wall clock)
+    /// is driven again once due.
     pub async fn settle(&self) {
-        for _ in 0..500 {
-            let pending = self.count("SELECT (SELECT count(*) FROM webhook_events WHERE processed_at IS NULL) + (SELECT count(*) FROM sends WHERE kind = 'reply' AND status = 'pending')");
-            if pending == 0 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let settled = self.steps.settle().await.expect("the steps run");
+            if settled.waiting == 0 {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            assert!(
+                std::time::Instant::now() < deadline,
+                "replies still waiting after 10 s: {settled:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("events or replies still pending after 5 s");
     }
 
     /// Sends events and waits for them to be handled.
