@@ -1,6 +1,6 @@
 //! The `yorisoi` command line.
 
-use crate::clock::{Clock, SharedClock, SystemClock};
+use crate::clock::{ManualClock, SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::content::{self, ContentPack};
 use crate::delivery::{RegInfo, RunError, Worker, plan::plan_rows, render_items};
@@ -141,7 +141,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => {
             let settings = Settings::load(cli.config.as_deref())?;
             tracing::info!(?settings, "starting");
-            let clock: SharedClock = Arc::new(SystemClock);
+            let clock = clock();
             let rt = runtime()?;
             let result = rt.block_on(async move {
                 let app = Application::build(settings, clock).await?;
@@ -160,7 +160,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             wait,
         } => {
             let settings = Settings::load(cli.config.as_deref())?;
-            let clock: SharedClock = Arc::new(SystemClock);
+            let clock = clock();
             let date = date.unwrap_or_else(|| clock.today());
             let pack = Arc::new(ContentPack::load(&settings.content_dir)?);
             crate::store::open_and_migrate(&settings.database)?;
@@ -254,7 +254,7 @@ fn data(command: DataCommand, config: Option<&std::path::Path>) -> anyhow::Resul
         );
         return Ok(ExitCode::from(2));
     }
-    let now = SystemClock.now();
+    let now = clock().now();
     match command {
         DataCommand::Anonymise { json } => {
             let mut conn = crate::store::open_and_migrate(&settings.database)?;
@@ -300,7 +300,7 @@ fn data(command: DataCommand, config: Option<&std::path::Path>) -> anyhow::Resul
 
 fn preview(args: PreviewArgs) -> anyhow::Result<ExitCode> {
     let pack = ContentPack::load(&content_dir(args.dir))?;
-    let today = SystemClock.today();
+    let today = clock().today();
     let start = args.date.unwrap_or(today);
     let (stage, raw, kind) = match (&args.due, &args.birthday) {
         (Some(d), _) => (Stage::Pregnancy, d, DateKind::DueDate),
@@ -387,6 +387,32 @@ fn print_message(m: &Message) {
             let mut texts = Vec::new();
             flex_texts(contents, &mut texts);
             println!("--- flex (通知: {alt_text}) ---\n{}\n", texts.join("\n"));
+        }
+    }
+}
+
+/// The variable a test sets to run the binary on its own clock: an RFC 3339 instant the clock
+/// stands at (it does not move). Honoured only by debug builds, which are what `cargo test`
+/// runs; a release build ignores it and says so.
+const TEST_CLOCK: &str = "YORISOI_TEST_CLOCK";
+
+/// The clock of this process: the system's, or in a debug build the test's (`YORISOI_TEST_CLOCK`).
+fn clock() -> SharedClock {
+    let Ok(value) = std::env::var(TEST_CLOCK) else {
+        return Arc::new(SystemClock);
+    };
+    if !cfg!(debug_assertions) {
+        tracing::warn!(
+            "{TEST_CLOCK} is honoured by test builds only; this release build ignores it"
+        );
+        return Arc::new(SystemClock);
+    }
+    match chrono::DateTime::parse_from_rfc3339(value.trim()) {
+        Ok(at) => Arc::new(ManualClock::new(at.with_timezone(&chrono::Utc))),
+        Err(e) => {
+            // A test that set it wants its clock: running on another would test the wrong day.
+            eprintln!("error: {TEST_CLOCK} is not an RFC 3339 instant ({e})");
+            std::process::exit(2);
         }
     }
 }

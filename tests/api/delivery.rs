@@ -1,17 +1,12 @@
 //! Daily delivery through `yorisoi push`, against the LINE double.
 
-use crate::helpers::{TestApp, spawn_app_on};
+use crate::helpers::{TestApp, spawn_app_on, today};
 use chrono::{Days, NaiveDate};
 use serde_json::Value;
 use std::collections::HashMap;
-use yorisoi::clock::{Clock, SystemClock};
+use yorisoi::clock::Clock;
 use yorisoi::content::ContentPack;
 use yorisoi::line_double::{Fault, Via, user_id};
-
-/// `yorisoi push` checks the date against the real clock, so these tests live on today.
-fn real_today() -> NaiveDate {
-    SystemClock.today()
-}
 
 fn summary(out: &std::process::Output) -> Value {
     assert!(
@@ -63,7 +58,7 @@ fn text_of(m: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_pregnancy_and_child_day_gets_the_right_message_once() {
-    let today = real_today();
+    let today = today();
     let app = spawn_app_on(today).await;
     let pack = ContentPack::load(&app.settings.content_dir).unwrap();
 
@@ -204,7 +199,7 @@ async fn every_pregnancy_and_child_day_gets_the_right_message_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocked_and_unregistered_readers_receive_nothing() {
-    let today = real_today();
+    let today = today();
     let app = spawn_app_on(today).await;
     app.register(&user_id(1), "妊娠中", "a", today + Days::new(100))
         .await;
@@ -224,7 +219,7 @@ async fn blocked_and_unregistered_readers_receive_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twins_get_both_messages_named_in_one_push() {
-    let today = real_today();
+    let today = today();
     let app = spawn_app_on(today).await;
     let u = user_id(1);
     let birthday = today - Days::new(10);
@@ -253,7 +248,7 @@ async fn twins_get_both_messages_named_in_one_push() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_are_retried_and_refusals_reported() {
-    let today = real_today();
+    let today = today();
     let app = spawn_app_on(today).await;
     register_three(&app, today).await;
     // Two 503s (retried with the same key), then one refusal (never retried).
@@ -280,7 +275,7 @@ async fn server_errors_are_retried_and_refusals_reported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_monthly_limit_stops_the_run_and_a_rerun_finishes_it() {
-    let today = real_today();
+    let today = today();
     let app = spawn_app_on(today).await;
     register_three(&app, today).await;
     app.double.set_monthly_limit(true);
@@ -296,7 +291,7 @@ async fn the_monthly_limit_stops_the_run_and_a_rerun_finishes_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_runs_at_once_never_send_twice() {
-    let today = real_today();
+    let today = today();
     let app = spawn_app_on(today).await;
     for i in 1..=60 {
         app.register(&user_id(i), "子育て中", "a", today - Days::new(i))
@@ -325,7 +320,7 @@ async fn two_runs_at_once_never_send_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dates_outside_the_catch_up_window_are_refused() {
-    let today = real_today();
+    let today = today();
     let app = spawn_app_on(today).await;
     let yesterday = (today - Days::new(1)).to_string();
     let out = app.push_cli(&["--date", &yesterday]);
@@ -434,7 +429,7 @@ async fn a_reader_who_registers_after_the_morning_run_gets_the_notices_next_morn
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_cut_short_by_a_line_outage_is_finished_by_the_next_run() {
-    let today = real_today();
+    let today = today();
     let app = spawn_app_on(today).await;
     app.register(&user_id(1), "妊娠中", "a", today + Days::new(100))
         .await;
@@ -453,7 +448,7 @@ async fn a_run_cut_short_by_a_line_outage_is_finished_by_the_next_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rerun_sends_exactly_what_was_recorded() {
-    let today = real_today();
+    let today = today();
     let app = spawn_app_on(today).await;
     let u = user_id(1);
     let birthday = today - Days::new(10);
@@ -478,9 +473,8 @@ async fn a_rerun_sends_exactly_what_was_recorded() {
 
 /// `yorisoi push` with a one-day catch-up window, so yesterday can be delivered too.
 fn push_with_catch_up(app: &TestApp, date: NaiveDate) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_yorisoi"))
+    crate::helpers::yorisoi(&app.clock)
         .args(["push", "--json", "--date", &date.to_string()])
-        .env_clear()
         .env("LINE_CHANNEL_SECRET", app.settings.channel_secret.expose())
         .env(
             "LINE_CHANNEL_ACCESS_TOKEN",
@@ -509,6 +503,8 @@ async fn reader_inside_two_windows(today: NaiveDate) -> (TestApp, String) {
     app.register(&u, "子育て中", "はなこ", today - Days::new(100))
         .await;
     app.settle().await;
+    // Registered yesterday; the pushes run today.
+    app.clock.set(crate::helpers::clock_on(today).now());
     (app, u)
 }
 
@@ -525,7 +521,7 @@ fn times_received(app: &TestApp, user: &str, text: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_window_notice_is_planned_once_when_two_days_are_caught_up() {
-    let today = real_today();
+    let today = today();
     let (app, u) = reader_inside_two_windows(today).await;
     // Yesterday's push cannot reach LINE (every retry answered 503): it stays planned, with
     // its notices, while today is planned.
@@ -563,7 +559,7 @@ async fn a_window_notice_is_planned_once_when_two_days_are_caught_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_window_notice_whose_push_failed_for_good_comes_on_a_later_day() {
-    let today = real_today();
+    let today = today();
     let (app, u) = reader_inside_two_windows(today).await;
     // LINE refuses yesterday's push (400: never retried).
     app.double.inject_on(Some(Via::Push), Fault::Status(400), 1);

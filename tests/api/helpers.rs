@@ -1,11 +1,11 @@
 //! `spawn_app()`: a fresh database, a LINE double and the service on free ports.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use yorisoi::clock::{ManualClock, SharedClock};
+use yorisoi::clock::{Clock, ManualClock, SharedClock, jst};
 use yorisoi::config::{PushTime, Secret, Settings};
 use yorisoi::line_double::{DoubleConfig, LineDouble};
 use yorisoi::startup::{Application, Drive, Steps};
@@ -23,9 +23,44 @@ pub struct TestApp {
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-/// Today in the tests: a fixed date so positions are known.
+/// The variable that sets the suite's clock: an RFC 3339 instant (for example
+/// `YORISOI_TEST_NOW=2028-02-29T08:00:00+09:00 cargo test`). The suite passes at any instant;
+/// `.ci/run` runs it at the dates that matter (leap days, the turn of the year at 23:59:58).
+const TEST_NOW: &str = "YORISOI_TEST_NOW";
+
+/// Now in the tests: 08:00 Asia/Tokyo on 2026-11-21 unless `YORISOI_TEST_NOW` says otherwise.
+/// Every clock of a test derives from it, the binary's too (`YORISOI_TEST_CLOCK`).
+pub fn now() -> DateTime<Utc> {
+    match std::env::var(TEST_NOW) {
+        Ok(v) => DateTime::parse_from_rfc3339(v.trim())
+            .unwrap_or_else(|e| panic!("{TEST_NOW}={v}: not an RFC 3339 instant: {e}"))
+            .with_timezone(&Utc),
+        Err(_) => ManualClock::at_jst_morning(NaiveDate::from_ymd_opt(2026, 11, 21).unwrap()).now(),
+    }
+}
+
+/// Today in the tests (Asia/Tokyo).
 pub fn today() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 11, 21).unwrap()
+    now().with_timezone(&jst()).date_naive()
+}
+
+/// A clock standing on `date` at the suite's time of day (08:00 Asia/Tokyo by default).
+pub fn clock_on(date: NaiveDate) -> ManualClock {
+    let time = now().with_timezone(&jst()).time();
+    let at = date
+        .and_time(time)
+        .and_local_timezone(jst())
+        .unwrap()
+        .with_timezone(&Utc);
+    ManualClock::new(at)
+}
+
+/// `yorisoi SUBCOMMAND …` as a process, on a test's clock.
+pub fn yorisoi(clock: &ManualClock) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_yorisoi"));
+    c.env_clear()
+        .env("YORISOI_TEST_CLOCK", clock.now().to_rfc3339());
+    c
 }
 
 pub fn settings_for(double: &LineDouble, db_path: PathBuf) -> Settings {
@@ -54,7 +89,8 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_on(today()).await
 }
 
-/// An app whose clock stands at 08:00 Asia/Tokyo on `date`.
+/// An app whose clock stands on `date` at the suite's time of day (08:00 Asia/Tokyo unless
+/// `YORISOI_TEST_NOW` says otherwise).
 pub async fn spawn_app_on(date: NaiveDate) -> TestApp {
     let double = LineDouble::start(DoubleConfig::default(), "127.0.0.1:0").expect("double starts");
     spawn_app_on_double(double, date).await
@@ -65,8 +101,7 @@ pub async fn spawn_app_on(date: NaiveDate) -> TestApp {
 pub async fn spawn_app_on_double(double: LineDouble, date: NaiveDate) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let db_path = dir.path().join("nested").join("yorisoi.db");
-    let clock = ManualClock::at_jst_morning(date);
-    start(double, db_path, clock, dir, PushTime::Off).await
+    start(double, db_path, clock_on(date), dir, PushTime::Off).await
 }
 
 async fn start(
@@ -194,10 +229,9 @@ impl TestApp {
 
     /// Runs `yorisoi push` as a separate process against this app's database and double.
     pub fn push_cli(&self, args: &[&str]) -> std::process::Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_yorisoi"))
+        yorisoi(&self.clock)
             .arg("push")
             .args(args)
-            .env_clear()
             .env("LINE_CHANNEL_SECRET", self.settings.channel_secret.expose())
             .env(
                 "LINE_CHANNEL_ACCESS_TOKEN",

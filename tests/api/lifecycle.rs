@@ -1,13 +1,13 @@
 //! Start and stop: one `serve` per database, refusals at start in one line, bounded shutdown
 //! whatever LINE does, and the public listener's limits on slow clients.
 
-use crate::helpers::{settings_for, today};
+use crate::helpers::{clock_on, settings_for, today, yorisoi};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use yorisoi::clock::{ManualClock, SharedClock};
+use yorisoi::clock::SharedClock;
 use yorisoi::config::Settings;
 use yorisoi::health::Health;
 use yorisoi::line_double::{DoubleConfig, Fault, LineDouble, user_id};
@@ -23,7 +23,7 @@ pub struct Served {
 }
 
 pub async fn serve(settings: Settings) -> Served {
-    let clock: SharedClock = Arc::new(ManualClock::at_jst_morning(today()));
+    let clock: SharedClock = Arc::new(clock_on(today()));
     let app = Application::build(settings, clock)
         .await
         .expect("app builds");
@@ -77,9 +77,8 @@ fn count(db: &Path, sql: &str) -> i64 {
 
 /// `yorisoi serve` as a process, on these settings' database, double and content.
 fn serve_command(s: &Settings) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_yorisoi"));
+    let mut c = yorisoi(&clock_on(today()));
     c.arg("serve")
-        .env_clear()
         .env("LINE_CHANNEL_SECRET", s.channel_secret.expose())
         .env("LINE_CHANNEL_ACCESS_TOKEN", s.channel_access_token.expose())
         .env("LINE_API_BASE", &s.line_api_base)
@@ -130,7 +129,7 @@ async fn a_second_serve_on_the_same_database_refuses_to_start() {
     let s = settings(&double, dir.path());
     let first = serve(s.clone()).await;
 
-    let clock: SharedClock = Arc::new(ManualClock::at_jst_morning(today()));
+    let clock: SharedClock = Arc::new(clock_on(today()));
     let err = match Application::build(s.clone(), clock.clone()).await {
         Ok(_) => panic!("a second serve started on the same database"),
         Err(e) => format!("{e:#}"),
@@ -213,7 +212,7 @@ async fn serve_refuses_an_invalid_content_pack_naming_the_folder() {
     s.content_dir = pack.path().to_owned();
     let folder = pack.path().display().to_string();
 
-    let clock: SharedClock = Arc::new(ManualClock::at_jst_morning(today()));
+    let clock: SharedClock = Arc::new(clock_on(today()));
     let err = match Application::build(s.clone(), clock).await {
         Ok(_) => panic!("served with an invalid content pack"),
         Err(e) => format!("{e:#}"),
@@ -278,7 +277,7 @@ async fn serve_refuses_a_database_that_is_not_yorisoi_s_in_one_line() {
         prepare(&s.database);
         let file = s.database.display().to_string();
 
-        let clock: SharedClock = Arc::new(ManualClock::at_jst_morning(today()));
+        let clock: SharedClock = Arc::new(clock_on(today()));
         let err = match Application::build(s.clone(), clock).await {
             Ok(_) => panic!("{what}: served"),
             Err(e) => format!("{e:#}"),

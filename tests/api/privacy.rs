@@ -44,10 +44,9 @@ async fn the_database_and_its_folder_are_private() {
 
 /// `yorisoi data …` against the app's database.
 fn data_cli(app: &TestApp, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_yorisoi"));
+    let mut cmd = crate::helpers::yorisoi(&app.clock);
     cmd.arg("data")
         .args(args)
-        .env_clear()
         .env("LINE_CHANNEL_SECRET", app.settings.channel_secret.expose())
         .env(
             "LINE_CHANNEL_ACCESS_TOKEN",
@@ -282,7 +281,7 @@ async fn readers_who_left_are_anonymised_once_the_period_has_passed() {
 
 #[tokio::test]
 async fn data_anonymise_prints_counts_and_logs_json_lines() {
-    // Registered in January 2024: far enough in the past on any day this test runs.
+    // Registered in January 2024; the anonymisation runs on the test's clock, days later.
     let app = spawn_app_on(NaiveDate::from_ymd_opt(2024, 1, 10).unwrap()).await;
     let d = &app.double;
     let (blocked, active) = (user_id(801), user_id(802));
@@ -301,6 +300,17 @@ async fn data_anonymise_prints_counts_and_logs_json_lines() {
     )
     .await;
     app.say(&[d.unfollow_event(&blocked)]).await;
+    // 180 days after the block: not yet; one more day: due.
+    app.clock
+        .set(app.clock.now() + chrono::Duration::days(180) - chrono::Duration::minutes(1));
+    let out = data_cli(&app, &["anonymise", "--json"], &[]);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["readers"],
+        0,
+        "{}",
+        text(&out.stdout)
+    );
+    app.clock.set(app.clock.now() + chrono::Duration::days(1));
 
     let out = data_cli(&app, &["anonymise"], &[("YORISOI_LOG_FORMAT", "json")]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
@@ -347,9 +357,8 @@ fn free_port() -> u16 {
 async fn serve(double: &LineDouble, dir: &Path) -> Served {
     let port = free_port();
     let log = dir.join("serve.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_yorisoi"))
+    let child = crate::helpers::yorisoi(&crate::helpers::clock_on(crate::helpers::today()))
         .arg("serve")
-        .env_clear()
         .env("LINE_CHANNEL_SECRET", double.channel_secret())
         .env("LINE_CHANNEL_ACCESS_TOKEN", double.access_token())
         .env("LINE_API_BASE", double.base_url())

@@ -1,16 +1,13 @@
 //! The send engine: retry keys per installation, a revoked token, replies that cannot double,
 //! the per-reader reply limit.
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_on, spawn_app_on_double};
+use crate::helpers::{TestApp, spawn_app, spawn_app_on, spawn_app_on_double, today};
 use chrono::{Days, NaiveDate};
 use serde_json::Value;
-use yorisoi::clock::{Clock, SystemClock};
+use yorisoi::clock::Clock;
 use yorisoi::line_double::{Fault, Via, user_id};
 
 /// `yorisoi push` checks the date against the real clock.
-fn real_today() -> NaiveDate {
-    SystemClock.today()
-}
 
 fn summary(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
@@ -40,7 +37,7 @@ async fn register_readers(app: &TestApp, users: std::ops::RangeInclusive<u64>, t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_databases_on_one_channel_the_same_day_each_deliver_to_every_reader() {
-    let today = real_today();
+    let today = today();
     let first = spawn_app_on(today).await;
     // A second installation (a staging copy, a reinstall) on the same channel, the same readers
     // registering again: the same LINE users, internal ids, dates and push numbers.
@@ -72,7 +69,7 @@ async fn two_databases_on_one_channel_the_same_day_each_deliver_to_every_reader(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_token_stops_the_day_and_once_fixed_the_day_completes_once() {
-    let today = real_today();
+    let today = today();
     let app = spawn_app_on(today).await;
     register_readers(&app, 1..=3, today).await;
 
@@ -113,7 +110,7 @@ async fn a_revoked_token_stops_the_day_and_once_fixed_the_day_completes_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_push_run_waits_or_names_who_delivers() {
-    let today = real_today();
+    let today = today();
     let app = spawn_app_on(today).await;
     // Another process holds the delivery lease (live for another minute).
     app.db()
@@ -135,7 +132,7 @@ async fn a_second_push_run_waits_or_names_who_delivers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_run_takes_over_at_once_the_lease_of_a_delivery_process_that_is_gone() {
-    let today = real_today();
+    let today = today();
     let app = spawn_app_on(today).await;
     register_readers(&app, 1..=2, today).await;
     // A `yorisoi push` killed with kill -9 on this host: its lease row stays, live for another
@@ -285,7 +282,7 @@ async fn an_answer_is_not_pushed_when_the_quota_left_is_kept_for_the_daily_deliv
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_after_another_process_closed_the_database_are_kept() {
-    let today = real_today();
+    let today = today();
     let app = spawn_app_on(today).await;
     register_readers(&app, 1..=1, today).await;
     // Connections opened late in the service's life (retention, health), then another process
@@ -323,7 +320,7 @@ async fn writes_after_another_process_closed_the_database_are_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_delivered_but_never_recorded_is_resent_with_its_key_and_arrives_once() {
-    let today = real_today();
+    let today = today();
     let app = spawn_app_on(today).await;
     register_readers(&app, 1..=3, today).await;
     assert!(app.push_cli(&["--json"]).status.success());
@@ -378,7 +375,7 @@ async fn a_push_delivered_but_never_recorded_is_resent_with_its_key_and_arrives_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_planned_before_sends_kept_their_messages_is_rendered_from_its_items() {
-    let today = real_today();
+    let today = today();
     let app = spawn_app_on(today).await;
     register_readers(&app, 1..=1, today).await;
     assert!(app.push_cli(&["--json"]).status.success());
