@@ -7,8 +7,6 @@ use serde_json::Value;
 use yorisoi::clock::Clock;
 use yorisoi::line_double::{Fault, Via, user_id};
 
-/// `yorisoi push` checks the date against the real clock.
-
 fn summary(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
         panic!(
