@@ -101,6 +101,7 @@ struct Running {
     sender: Option<JoinHandle<()>>,
     steps: Option<Steps>,
     worker: Option<JoinHandle<()>>,
+    delivery_passes: Option<watch::Receiver<u64>>,
     stop: watch::Sender<bool>,
     health: Health,
 }
@@ -455,12 +456,16 @@ impl Application {
             stop_rx.clone(),
         ));
 
-        let worker = match settings.push_time {
+        let (worker, delivery_passes) = match settings.push_time {
             PushTime::At(at) => {
                 let w = delivery::Worker::new(&settings, pack, line.clone(), clock.clone())?;
-                Some(tokio::spawn(w.run_daily(at, stop_rx.clone())))
+                let (passes, passes_rx) = watch::channel(0);
+                (
+                    Some(tokio::spawn(w.run_daily(at, stop_rx.clone(), passes))),
+                    Some(passes_rx),
+                )
             }
-            PushTime::Off => None,
+            PushTime::Off => (None, None),
         };
 
         let state = web::Data::new(AppState {
@@ -498,6 +503,7 @@ impl Application {
             sender,
             steps,
             worker,
+            delivery_passes,
             stop,
             health,
         })
@@ -516,6 +522,12 @@ impl Application {
     /// The processor and the reply sender, when the caller drives them ([`Drive::Caller`]).
     pub fn steps(&self) -> Option<Steps> {
         self.running.steps.clone()
+    }
+
+    /// How many looks the in-process daily schedule has finished (each runs every day that is
+    /// due on the clock); `None` when the schedule is off.
+    pub fn delivery_passes(&self) -> Option<watch::Receiver<u64>> {
+        self.running.delivery_passes.clone()
     }
 
     /// A handle that stops the server gracefully (as SIGTERM does).

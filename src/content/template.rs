@@ -85,6 +85,11 @@ impl Template {
         Ok(Self { parts })
     }
 
+    /// Whether the template uses the placeholder `name`.
+    pub fn uses(&self, name: &str) -> bool {
+        index_of(name).is_some_and(|i| self.parts.contains(&Part::Var(i)))
+    }
+
     /// Renders with the given values.
     pub fn render(&self, vars: &Vars) -> String {
         let mut out = String::new();
@@ -114,6 +119,10 @@ mod tests {
         vars[index_of("week").unwrap()] = Some("25".into());
         vars[index_of("weekday").unwrap()] = Some("5".into());
         assert_eq!(t.render(&vars), "はなこさん、妊娠25週5日です {literal}");
+        assert!(t.uses("nickname") && t.uses("weekday"));
+        assert!(!t.uses("age"), "a literal is not a placeholder");
+        assert!(!Template::parse("{{age}}").unwrap().uses("age"));
+        assert!(!t.uses("no-such-placeholder"));
     }
 
     #[test]

@@ -11,8 +11,15 @@ use tokio::sync::watch;
 impl Worker {
     /// Runs every day at `at` (Asia/Tokyo) until `stop`. On start it catches up a run missed
     /// today (or within the catch-up window); a date left unfinished (LINE unavailable) is
-    /// retried with a growing pause until it is finished or leaves the window.
-    pub async fn run_daily(self, at: NaiveTime, mut stop: watch::Receiver<bool>) {
+    /// retried with a growing pause until it is finished or leaves the window. `passes` counts
+    /// the looks it has finished (each one ran every day that was due), for whoever wants to
+    /// know the schedule has caught up with the clock.
+    pub async fn run_daily(
+        self,
+        at: NaiveTime,
+        mut stop: watch::Receiver<bool>,
+        passes: watch::Sender<u64>,
+    ) {
         let mut backoff: HashMap<NaiveDate, (u32, std::time::Instant)> = HashMap::new();
         loop {
             let now = self.clock.now_jst();
@@ -53,6 +60,7 @@ impl Worker {
                 let Some(next) = date.succ_opt() else { break };
                 date = next;
             }
+            passes.send_modify(|n| *n += 1);
             // Look again within a minute: the clock may move (sandbox) and runs are idempotent.
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(30)) => {}

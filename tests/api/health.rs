@@ -2,7 +2,6 @@
 
 use crate::helpers::{settings_for, today};
 use crate::lifecycle::serve;
-use chrono::NaiveTime;
 use std::time::{Duration, Instant};
 use yorisoi::config::PushTime;
 use yorisoi::line_double::{DoubleConfig, LineDouble};
@@ -83,10 +82,9 @@ async fn a_line_problem_answers_503_until_it_is_cleared() {
 
 #[tokio::test]
 async fn an_unfinished_delivery_day_answers_503() {
-    // The clock stands at 08:00 Asia/Tokyo: with a 09:00 push time, yesterday is the last due
-    // day, and no run of it was recorded (the service was not running then): that is fine.
-    let nine = NaiveTime::from_hms_opt(9, 0, 0).unwrap();
-    let (_double, _dir, app) = start(PushTime::At(nine)).await;
+    // The push time is later today (09:00 when the clock stands at 08:00): yesterday is the
+    // last due day, and no run of it was recorded (the service was not running then): fine.
+    let (_double, _dir, app) = start(crate::helpers::later_push_time()).await;
     let (status, body) = app.healthz().await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["checks"]["delivery"], "ok");
@@ -139,7 +137,6 @@ async fn a_revoked_token_answers_503_and_once_restored_the_answer_arrives_once()
         "{body}"
     );
     assert!(double.delivered_to(&user).is_empty());
-    let fixed_at = Instant::now();
     // The refusal's outcome is committed just after LINE's answer is noted: wait for it.
     let row = || {
         rusqlite::Connection::open(_dir.path().join("yorisoi.db"))
@@ -173,11 +170,30 @@ async fn a_revoked_token_answers_503_and_once_restored_the_answer_arrives_once()
     while double.delivered_to(&user).is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Once the answer's record is settled nothing can send it again: then count.
+    let db = _dir.path().join("yorisoi.db");
+    let settled = || {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM sends WHERE kind = 'reply' AND status = 'pending'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+            == 0
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !settled() {
+        assert!(
+            Instant::now() < deadline,
+            "the answer's record never settled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let got = double.delivered_to(&user);
     assert_eq!(got.len(), 1, "the kept answer, once");
     assert_eq!(got[0].via, yorisoi::line_double::Via::Reply);
-    let _ = fixed_at;
     let (status, body) = app.healthz().await;
     assert_eq!(status, 200, "{body}");
     app.stop().await;

@@ -18,6 +18,8 @@ pub struct TestApp {
     pub db_path: PathBuf,
     /// The event processor and the reply sender: the test drives them.
     pub steps: Steps,
+    /// Looks finished by the in-process daily schedule (when a push time is set).
+    delivery_passes: Option<tokio::sync::watch::Receiver<u64>>,
     dir: Arc<tempfile::TempDir>,
     stop: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -31,11 +33,14 @@ const TEST_NOW: &str = "YORISOI_TEST_NOW";
 /// Now in the tests: 08:00 Asia/Tokyo on 2026-11-21 unless `YORISOI_TEST_NOW` says otherwise.
 /// Every clock of a test derives from it, the binary's too (`YORISOI_TEST_CLOCK`).
 pub fn now() -> DateTime<Utc> {
-    match std::env::var(TEST_NOW) {
-        Ok(v) => DateTime::parse_from_rfc3339(v.trim())
+    match std::env::var(TEST_NOW)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        Some(v) => DateTime::parse_from_rfc3339(v.trim())
             .unwrap_or_else(|e| panic!("{TEST_NOW}={v}: not an RFC 3339 instant: {e}"))
             .with_timezone(&Utc),
-        Err(_) => ManualClock::at_jst_morning(NaiveDate::from_ymd_opt(2026, 11, 21).unwrap()).now(),
+        None => ManualClock::at_jst_morning(NaiveDate::from_ymd_opt(2026, 11, 21).unwrap()).now(),
     }
 }
 
@@ -53,6 +58,52 @@ pub fn clock_on(date: NaiveDate) -> ManualClock {
         .unwrap()
         .with_timezone(&Utc);
     ManualClock::new(at)
+}
+
+/// A push time the suite's clock has reached today (07:00, or the clock's time if earlier).
+pub fn passed_push_time() -> yorisoi::config::PushTime {
+    let now = now().with_timezone(&yorisoi::clock::jst()).time();
+    yorisoi::config::PushTime::At(now.min(chrono::NaiveTime::from_hms_opt(7, 0, 0).unwrap()))
+}
+
+/// A push time later today than the suite's clock (an hour later, or 23:59:59).
+pub fn later_push_time() -> yorisoi::config::PushTime {
+    let now = now().with_timezone(&yorisoi::clock::jst()).time();
+    let last = chrono::NaiveTime::from_hms_opt(23, 59, 59).unwrap();
+    assert!(now < last, "no later time today");
+    let (later, wrapped) = now.overflowing_add_signed(chrono::Duration::hours(1));
+    yorisoi::config::PushTime::At(if wrapped == 0 { later } else { last })
+}
+
+/// A due date 114 days ahead: 妊娠23週5日 today, whatever the date.
+pub fn due_in_114_days() -> NaiveDate {
+    today() + chrono::Days::new(114)
+}
+
+/// A date as a parent reads it in the chat: 2027年3月15日（月）.
+pub fn ja_date(d: NaiveDate) -> String {
+    use chrono::Datelike;
+    let weekday =
+        ["月", "火", "水", "木", "金", "土", "日"][d.weekday().num_days_from_monday() as usize];
+    format!("{}年{}月{}日（{weekday}）", d.year(), d.month(), d.day())
+}
+
+/// A date as a parent may type it in the Reiwa era: 令和9年3月15日 (令和1年 is 2019).
+pub fn reiwa(d: NaiveDate) -> String {
+    use chrono::Datelike;
+    format!("令和{}年{}月{}日", d.year() - 2018, d.month(), d.day())
+}
+
+/// A date typed with full-width digits: ２０２６年８月１日.
+pub fn full_width(d: NaiveDate) -> String {
+    d.format("%Y年%-m月%-d日")
+        .to_string()
+        .chars()
+        .map(|c| match c {
+            '0'..='9' => char::from_u32(c as u32 - '0' as u32 + '０' as u32).unwrap(),
+            c => c,
+        })
+        .collect()
 }
 
 /// `yorisoi SUBCOMMAND …` as a process, on a test's clock.
@@ -118,6 +169,7 @@ async fn start(
         .await
         .expect("app builds");
     let steps = app.steps().expect("driven by the test");
+    let delivery_passes = app.delivery_passes();
     let address = format!("http://127.0.0.1:{}", app.port());
     let stop = app.stop_handle();
     let task = tokio::spawn(app.run_until_stopped());
@@ -128,6 +180,7 @@ async fn start(
         clock,
         db_path,
         steps,
+        delivery_passes,
         dir,
         stop,
         task,
@@ -191,6 +244,20 @@ impl TestApp {
         }
     }
 
+    /// Waits until the in-process daily schedule has finished its first look since this app
+    /// started: every day due on the clock has been delivered by then, and a day not yet due
+    /// has been passed over.
+    pub async fn schedule_looked(&self) {
+        let mut passes = self
+            .delivery_passes
+            .clone()
+            .expect("the app has a push time");
+        tokio::time::timeout(Duration::from_secs(20), passes.wait_for(|n| *n >= 1))
+            .await
+            .expect("the daily schedule looks within 20 s")
+            .expect("the schedule is running");
+    }
+
     /// Sends events and waits for them to be handled.
     pub async fn say(&self, events: &[Value]) {
         assert_eq!(self.send(events).await, 200);
@@ -227,10 +294,10 @@ impl TestApp {
         start(self.double, self.db_path, self.clock, self.dir, push_time).await
     }
 
-    /// Runs `yorisoi push` as a separate process against this app's database and double.
-    pub fn push_cli(&self, args: &[&str]) -> std::process::Output {
-        yorisoi(&self.clock)
-            .arg("push")
+    /// `yorisoi push ARGS` against this app's database, double and clock, not yet started.
+    pub fn push_command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = yorisoi(&self.clock);
+        c.arg("push")
             .args(args)
             .env("LINE_CHANNEL_SECRET", self.settings.channel_secret.expose())
             .env(
@@ -242,9 +309,13 @@ impl TestApp {
             .env("YORISOI_DATABASE", &self.db_path)
             .env("YORISOI_CONTENT_DIR", &self.settings.content_dir)
             .env("YORISOI_PUSH_TIME", "off")
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("yorisoi push runs")
+            .env("RUST_LOG", "warn");
+        c
+    }
+
+    /// Runs `yorisoi push` as a separate process against this app's database and double.
+    pub fn push_cli(&self, args: &[&str]) -> std::process::Output {
+        self.push_command(args).output().expect("yorisoi push runs")
     }
 
     /// Registers a reader through the conversation, all in one webhook request.

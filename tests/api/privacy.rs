@@ -1,6 +1,6 @@
 //! Personal data: private files, logs without it, retention and erasure, tried from outside.
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_on};
+use crate::helpers::{TestApp, due_in_114_days, spawn_app, spawn_app_on, today};
 use chrono::{NaiveDate, TimeDelta};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -21,13 +21,8 @@ fn mode(path: &Path) -> u32 {
 async fn the_database_and_its_folder_are_private() {
     let app = spawn_app().await;
     let u = user_id(600);
-    app.register(
-        &u,
-        "妊娠中",
-        "ゆずきち",
-        NaiveDate::from_ymd_opt(2027, 3, 15).unwrap(),
-    )
-    .await;
+    app.register(&u, "妊娠中", "ゆずきち", due_in_114_days())
+        .await;
     app.settle().await;
     let db = &app.db_path;
     assert_eq!(
@@ -129,15 +124,23 @@ async fn data_erase_leaves_no_trace_of_the_reader_but_the_counts() {
     let stays = user_id(0x57a75);
     // The reader to erase registers typing her due date in three ways along the way, chats,
     // sends a sticker; another reader registers too and must be untouched.
+    let due = due_in_114_days();
+    let (iso, slash, ja, ja_month) = (
+        due.to_string(),
+        due.format("%Y/%-m/%-d").to_string(),
+        due.format("%Y年%-m月%-d日").to_string(),
+        due.format("%Y年%-m月").to_string(),
+    );
+    let child_birthday = today() - chrono::Days::new(112);
     app.say(&[d.follow_event(&gone, false)]).await;
     for t in [
         "妊娠中",
         "ゆずきち",
-        "2027年3月15日",
+        &ja,
         "いいえ",
         "妊娠中",
         "ゆずきち",
-        "2027/3/15",
+        &slash,
         "はい",
     ] {
         app.say(&[d.text_event(&gone, t)]).await;
@@ -151,22 +154,10 @@ async fn data_erase_leaves_no_trace_of_the_reader_but_the_counts() {
         "{:?}",
         app.texts(&gone)
     );
-    app.register(
-        &stays,
-        "子育て中",
-        "もちまる",
-        NaiveDate::from_ymd_opt(2026, 8, 1).unwrap(),
-    )
-    .await;
+    app.register(&stays, "子育て中", "もちまる", child_birthday)
+        .await;
     app.settle().await;
-    let needles = [
-        gone.as_str(),
-        "ゆずきち",
-        "2027-03-15",
-        "2027/3/15",
-        "2027年3月15日",
-        "2027年3月",
-    ];
+    let needles = [gone.as_str(), "ゆずきち", &iso, &slash, &ja, &ja_month];
     assert!(
         !traces(&app, &needles).is_empty(),
         "the scan finds the reader before"
@@ -183,18 +174,25 @@ async fn data_erase_leaves_no_trace_of_the_reader_but_the_counts() {
 
     let left = traces(&app, &needles);
     assert!(left.is_empty(), "{left:#?}");
-    let raw = raw_traces(&app, &[gone.as_str(), "ゆずきち", "2027-03-15"]);
+    let raw = raw_traces(&app, &[gone.as_str(), "ゆずきち", &iso]);
     assert!(raw.is_empty(), "{raw:#?}");
+    let month = today().format("%Y-%m");
     assert_eq!(
-        app.count(
+        app.count(&format!(
             "SELECT count FROM anonymised_counts WHERE stage = 'pregnancy' AND final_status = 'active'
-             AND cause = 'erasure' AND registered_month = '2026-11' AND ended_month = '2026-11'"
-        ),
+             AND cause = 'erasure' AND registered_month = '{month}' AND ended_month = '{month}'"
+        )),
         1
     );
     // The other reader is untouched.
     assert_eq!(app.count("SELECT count(*) FROM line_users"), 1);
-    assert!(!traces(&app, &[stays.as_str(), "もちまる", "2026-08-01"]).is_empty());
+    assert!(
+        !traces(
+            &app,
+            &[stays.as_str(), "もちまる", &child_birthday.to_string()]
+        )
+        .is_empty()
+    );
 
     // Erasing again: nothing is known of this id any more.
     let again = data_cli(&app, &["erase", "--user", &gone], &[]);
@@ -225,20 +223,9 @@ async fn readers_who_left_are_anonymised_once_the_period_has_passed() {
     let app = spawn_app().await;
     let d = &app.double;
     let (blocked, active, never) = (user_id(701), user_id(702), user_id(703));
-    app.register(
-        &blocked,
-        "子育て中",
-        "ぽんた",
-        NaiveDate::from_ymd_opt(2026, 8, 1).unwrap(),
-    )
-    .await;
-    app.register(
-        &active,
-        "妊娠中",
-        "るる",
-        NaiveDate::from_ymd_opt(2027, 3, 15).unwrap(),
-    )
-    .await;
+    let (birthday, due_date) = (today() - chrono::Days::new(112), due_in_114_days());
+    app.register(&blocked, "子育て中", "ぽんた", birthday).await;
+    app.register(&active, "妊娠中", "るる", due_date).await;
     app.say(&[d.follow_event(&never, false)]).await;
     app.say(&[d.unfollow_event(&blocked), d.unfollow_event(&never)])
         .await;
@@ -257,15 +244,21 @@ async fn readers_who_left_are_anonymised_once_the_period_has_passed() {
     assert_eq!((due.readers, due.registrations), (2, 1), "{due:?}");
     let left = traces(
         &app,
-        &[blocked.as_str(), never.as_str(), "ぽんた", "2026-08-01"],
+        &[
+            blocked.as_str(),
+            never.as_str(),
+            "ぽんた",
+            &birthday.to_string(),
+        ],
     );
     assert!(left.is_empty(), "{left:#?}");
-    assert!(!traces(&app, &[active.as_str(), "るる", "2027-03-15"]).is_empty());
+    assert!(!traces(&app, &[active.as_str(), "るる", &due_date.to_string()]).is_empty());
+    let month = today().format("%Y-%m");
     assert_eq!(
-        app.count(
+        app.count(&format!(
             "SELECT count FROM anonymised_counts WHERE stage = 'child' AND final_status = 'blocked'
-             AND ever_stopped = 0 AND cause = 'retention' AND registered_month = '2026-11' AND ended_month = '2026-11'"
-        ),
+             AND ever_stopped = 0 AND cause = 'retention' AND registered_month = '{month}' AND ended_month = '{month}'"
+        )),
         1
     );
     assert_eq!(
@@ -479,11 +472,17 @@ async fn the_log_of_a_day_with_malformed_bodies_and_failures_holds_no_personal_d
             assert_eq!(double.send_webhook(url, &events).await.unwrap(), 200);
         }
     };
+    let due = due_in_114_days();
+    let (iso, ja, padded) = (
+        due.to_string(),
+        due.format("%Y年%-m月%-d日").to_string(),
+        due.format("%Y/%m/%d").to_string(),
+    );
     say(vec![double.follow_event(&user, false)]).await;
     for (t, expect) in [
         ("妊娠中", "ニックネーム"),
         (nickname, "出産予定日"),
-        ("2027年3月15日", "この内容で登録します"),
+        (ja.as_str(), "この内容で登録します"),
         ("はい", "登録が完了しました"),
     ] {
         let before = double.texts_to(&user).len();
@@ -502,7 +501,7 @@ async fn the_log_of_a_day_with_malformed_bodies_and_failures_holds_no_personal_d
     double.inject(Fault::SlowAccept(Duration::from_millis(600)), 1);
     say(vec![double.text_event(&user, chat)]).await;
     say(vec![
-        double.text_event(&user, &format!("{nickname}です。2027/03/15")),
+        double.text_event(&user, &format!("{nickname}です。{padded}")),
     ])
     .await;
     say(vec![double.sticker_event(&user)]).await;
@@ -528,9 +527,9 @@ async fn the_log_of_a_day_with_malformed_bodies_and_failures_holds_no_personal_d
         other.as_str(),
         nickname,
         chat,
-        "2027-03-15",
-        "2027年3月15日",
-        "2027/03/15",
+        &iso,
+        &ja,
+        &padded,
         double.channel_secret(),
         double.access_token(),
     ] {

@@ -1,6 +1,7 @@
 //! The registration conversation, tried as a new parent would, against the LINE double.
 
-use crate::helpers::{spawn_app, today};
+use crate::helpers::{due_in_114_days, full_width, ja_date, reiwa, spawn_app, today};
+use chrono::Days;
 use yorisoi::line_double::user_id;
 
 #[tokio::test]
@@ -29,20 +30,25 @@ async fn pregnancy_with_the_date_picker() {
     let picker =
         d.delivered_to(&u).last().unwrap().messages[0]["quickReply"]["items"][0]["action"].clone();
     assert_eq!(picker["type"], "datetimepicker");
-    assert_eq!(picker["min"], "2026-11-08");
-    assert_eq!(picker["max"], "2027-09-17");
+    // From two weeks ago (a birth a little past the due date) to 300 days ahead (a pregnancy
+    // just confirmed).
+    let (min, max) = (today() - Days::new(13), today() + Days::new(300));
+    assert_eq!(picker["min"], min.to_string());
+    assert_eq!(picker["max"], max.to_string());
 
-    app.say(&[d.date_event(&u, "date", "2027-03-15")]).await;
+    let due = due_in_114_days();
+    app.say(&[d.date_event(&u, "date", &due.to_string())]).await;
+    let confirm = app.last_text(&u);
     assert!(
-        app.last_text(&u)
-            .contains("出産予定日：2027年3月15日（月）")
+        confirm.contains(&format!("出産予定日：{}", ja_date(due))),
+        "{confirm}"
     );
     app.say(&[d.text_event(&u, "はい")]).await;
     let done = app.last_text(&u);
     assert!(done.contains("登録が完了しました"), "{done}");
     assert!(done.contains("はなこさん、今日は妊娠23週5日です"), "{done}");
     assert_eq!(
-        app.count("SELECT count(*) FROM registrations WHERE stage = 'pregnancy' AND due_date = '2027-03-15' AND status = 'active' AND nickname = 'はなこ'"),
+        app.count(&format!("SELECT count(*) FROM registrations WHERE stage = 'pregnancy' AND due_date = '{due}' AND status = 'active' AND nickname = 'はなこ'")),
         1
     );
     assert_eq!(
@@ -57,7 +63,7 @@ async fn pregnancy_with_a_typed_reiwa_date() {
     let app = spawn_app().await;
     let u = user_id(11);
     let d = &app.double;
-    for t in ["妊娠中", "はなこ", "令和9年3月15日", "はい"] {
+    for t in ["妊娠中", "はなこ", &reiwa(due_in_114_days()), "はい"] {
         if t == "妊娠中" {
             app.say(&[d.follow_event(&u, false)]).await;
         }
@@ -77,7 +83,10 @@ async fn child_with_a_birthday() {
     let u = user_id(12);
     let d = &app.double;
     app.say(&[d.follow_event(&u, false)]).await;
-    for t in ["子育て中", "たろうパパ", "２０２６年８月１日", "はい"] {
+    // 112 days ago (the birthday is day 0): 3 completed months whatever the months' lengths
+    // (3 months are at most 92 days, 4 at least 120).
+    let birthday = today() - Days::new(112);
+    for t in ["子育て中", "たろうパパ", &full_width(birthday), "はい"] {
         app.say(&[d.text_event(&u, t)]).await;
     }
     let done = app.last_text(&u);
@@ -85,7 +94,6 @@ async fn child_with_a_birthday() {
         done.contains("たろうパパさん、お子さんは今日で生まれて112日目（3か月）です"),
         "{done}"
     );
-    let _ = today();
     app.assert_contract_held();
 }
 
@@ -97,7 +105,8 @@ async fn a_restart_halfway_continues_where_it_was() {
     app.say(&[app.double.text_event(&u, "妊娠中")]).await;
     app.say(&[app.double.text_event(&u, "はなこ")]).await;
     let app = app.restart().await;
-    app.say(&[app.double.text_event(&u, "2027/3/15")]).await;
+    let due = due_in_114_days().format("%Y/%-m/%-d").to_string();
+    app.say(&[app.double.text_event(&u, &due)]).await;
     assert!(
         app.last_text(&u).contains("この内容で登録します"),
         "{:?}",
@@ -142,7 +151,7 @@ async fn block_and_unblock_keep_the_registration() {
     let u = user_id(15);
     let d = &app.double;
     app.say(&[d.follow_event(&u, false)]).await;
-    for t in ["妊娠中", "はなこ", "2027-03-15", "はい"] {
+    for t in ["妊娠中", "はなこ", &due_in_114_days().to_string(), "はい"] {
         app.say(&[d.text_event(&u, t)]).await;
     }
     app.say(&[d.unfollow_event(&u)]).await;
@@ -223,7 +232,7 @@ async fn stop_and_resume_from_the_chat() {
     for t in [
         "妊娠中",
         "はなこ",
-        "2027-03-15",
+        &due_in_114_days().to_string(),
         "はい",
         "配信停止",
         "停止する",

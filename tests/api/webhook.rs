@@ -239,7 +239,15 @@ async fn a_timeout_after_acceptance_does_not_send_twice() {
         1,
     );
     app.say(&[follow]).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    // The sender is done (the retry was answered 409); the slow first request lands at 1.5 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.double.delivered_to(&user).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow push never landed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert_eq!(app.double.delivered_to(&user).len(), 1);
     assert!(
         app.double.stats().duplicates >= 1,
