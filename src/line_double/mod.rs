@@ -49,6 +49,20 @@ pub struct Delivered {
     pub request_id: String,
 }
 
+/// A message request that reached LINE's handling (past the contract, rate and monthly
+/// checks), with what it was answered: the retries a sender made, with their token or key.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Attempt {
+    /// Reply or push.
+    pub via: Via,
+    /// The reply token (replies).
+    pub reply_token: Option<String>,
+    /// The retry key (pushes).
+    pub retry_key: Option<String>,
+    /// The status answered.
+    pub status: u16,
+}
+
 /// A request the double refused, and why.
 #[derive(Debug, Clone, Serialize)]
 pub struct Refused {
@@ -88,6 +102,7 @@ struct Inner {
     tokens: HashMap<String, TokenState>,
     retry_keys: HashMap<String, (String, Instant)>,
     delivered: Vec<Delivered>,
+    attempts: Vec<Attempt>,
     refused: Vec<Refused>,
     faults: VecDeque<(Option<Via>, Fault)>,
     window: VecDeque<Instant>,
@@ -290,6 +305,12 @@ async fn message_endpoint(
             inner.window.push_back(now);
         }
         let via = if is_push { Via::Push } else { Via::Reply };
+        let attempt = |status: u16| Attempt {
+            via,
+            reply_token: v["replyToken"].as_str().map(str::to_owned),
+            retry_key: retry_key.clone(),
+            status,
+        };
         let fault = match inner.faults.front() {
             Some((target, _)) if target.is_none_or(|t| t == via) => {
                 inner.faults.pop_front().map(|(_, f)| f)
@@ -299,6 +320,9 @@ async fn message_endpoint(
         match fault {
             Some(Fault::Status(code)) => {
                 inner.stats.faults += 1;
+                if inner.record {
+                    inner.attempts.push(attempt(code));
+                }
                 return error(code, "injected fault", vec![]);
             }
             Some(Fault::SlowAccept(d)) => {
@@ -314,6 +338,9 @@ async fn message_endpoint(
             {
                 let accepted = accepted.clone();
                 inner.stats.duplicates += 1;
+                if inner.record {
+                    inner.attempts.push(attempt(409));
+                }
                 return HttpResponse::Conflict()
                     .insert_header(("x-line-request-id", request_id))
                     .insert_header(("x-line-accepted-request-id", accepted))
@@ -333,6 +360,9 @@ async fn message_endpoint(
                     t.user.clone()
                 }
                 _ => {
+                    if inner.record {
+                        inner.attempts.push(attempt(400));
+                    }
                     shared.refuse(&mut inner, &path, 400, "invalid reply token".into());
                     return error(400, "Invalid reply token", vec![]);
                 }
@@ -346,6 +376,7 @@ async fn message_endpoint(
         let messages = v["messages"].as_array().cloned().unwrap_or_default();
         let count = messages.len();
         if inner.record {
+            inner.attempts.push(attempt(200));
             inner.delivered.push(Delivered {
                 via: if is_push { Via::Push } else { Via::Reply },
                 to: to.clone(),
@@ -543,6 +574,11 @@ impl LineDouble {
     /// Every accepted message request, in order.
     pub fn delivered(&self) -> Vec<Delivered> {
         self.shared.lock().delivered.clone()
+    }
+
+    /// Every message request that reached LINE's handling, in order, with its answer.
+    pub fn attempts(&self) -> Vec<Attempt> {
+        self.shared.lock().attempts.clone()
     }
 
     /// Every accepted message request to one user, in order.

@@ -316,6 +316,26 @@ async fn server_errors_are_retried_and_refusals_reported() {
         app.count("SELECT count(*) FROM sends WHERE kind = 'daily' AND status = 'failed' AND error LIKE '%400%'"),
         1
     );
+    // The 503s were retried with the key of the push they were for: every key that was
+    // answered 503 was then accepted (or refused) under the same key, and no key was sent
+    // for more pushes than there are.
+    let tries: Vec<_> = app
+        .double
+        .attempts()
+        .into_iter()
+        .filter(|a| a.via == Via::Push)
+        .collect();
+    let keys: std::collections::HashSet<_> = tries.iter().map(|a| a.retry_key.clone()).collect();
+    assert_eq!(keys.len(), 3, "three pushes, three keys: {tries:?}");
+    assert!(keys.iter().all(Option::is_some));
+    for failed in tries.iter().filter(|a| a.status == 503) {
+        assert!(
+            tries
+                .iter()
+                .any(|a| a.retry_key == failed.retry_key && a.status == 200),
+            "{tries:?}"
+        );
+    }
     // A rerun does not resend the refused one nor the delivered ones.
     let again = summary(&app.push_cli(&["--json"]));
     assert_eq!(again["sent"], 0);

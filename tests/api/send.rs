@@ -369,6 +369,17 @@ async fn a_push_delivered_but_never_recorded_is_resent_with_its_key_and_arrives_
         .filter_map(|d| d.retry_key)
         .collect();
     assert_eq!(resent, keys, "nothing new was accepted");
+    let mut answered_409: Vec<String> = app
+        .double
+        .attempts()
+        .into_iter()
+        .filter(|a| a.status == 409)
+        .filter_map(|a| a.retry_key)
+        .collect();
+    let mut first_keys = keys.clone();
+    answered_409.sort();
+    first_keys.sort();
+    assert_eq!(answered_409, first_keys, "the rerun sent the same keys");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
