@@ -132,8 +132,29 @@ fn push(db: &Path, line_port: u16, extra: &[(&str, &str)], args: &[&str]) -> any
     for (k, v) in extra {
         cmd.env(k, v);
     }
+    let started = std::time::Instant::now();
     let out = cmd.stderr(Stdio::inherit()).output()?;
-    Ok(serde_json::from_slice(&out.stdout)?)
+    let mut summary: Value = serde_json::from_slice(&out.stdout)?;
+    // The whole process, start to exit: opening the database, planning, sending, finishing.
+    summary["wall_ms"] = (started.elapsed().as_millis() as u64).into();
+    Ok(summary)
+}
+
+/// Pushes per second over the send phase, over planning and sending, and over the whole
+/// process, as one line.
+fn rates(s: &Value) -> String {
+    let sent = s["sent"].as_f64().unwrap_or(0.0);
+    let ms = |k: &str| s[k].as_f64().unwrap_or(0.0);
+    let per_s = |ms: f64| if ms > 0.0 { sent / (ms / 1000.0) } else { 0.0 };
+    format!(
+        "{sent} pushes; sending {} ms = {:.0} pushes/s; planning {} ms + sending = {:.0} pushes/s; whole process {} ms = {:.0} pushes/s",
+        ms("send_ms"),
+        per_s(ms("send_ms")),
+        ms("plan_ms"),
+        per_s(ms("plan_ms") + ms("send_ms")),
+        ms("wall_ms"),
+        per_s(ms("wall_ms"))
+    )
 }
 
 /// Settings of the kill tests: the double unthrottled, many pushes in flight at a kill.
@@ -387,10 +408,8 @@ async fn throughput(dir: &Path) -> anyhow::Result<()> {
     let st = double_stats(port).await?;
     drop(double);
     println!(
-        "(b) unthrottled double: {} pushes sent in {} ms = {:.0} pushes/s (failed {}, double accepted {})",
-        s["sent"],
-        s["send_ms"],
-        s["sent"].as_f64().unwrap_or(0.0) / (s["send_ms"].as_f64().unwrap_or(1.0) / 1000.0),
+        "(b) unthrottled double: {} (failed {}, double accepted {})",
+        rates(&s),
         s["failed"],
         st["stats"]["pushes"]
     );
@@ -402,10 +421,8 @@ async fn throughput(dir: &Path) -> anyhow::Result<()> {
     let st = double_stats(port).await?;
     drop(double);
     println!(
-        "(b) double enforcing 2,000 requests/s: {} pushes sent in {} ms = {:.0} pushes/s, 429s: {}, failed {}",
-        s["sent"],
-        s["send_ms"],
-        s["sent"].as_f64().unwrap_or(0.0) / (s["send_ms"].as_f64().unwrap_or(1.0) / 1000.0),
+        "(b) double enforcing 2,000 requests/s: {}, 429s: {}, failed {}",
+        rates(&s),
         st["stats"]["rate_limited"],
         s["failed"]
     );

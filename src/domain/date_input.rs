@@ -67,7 +67,7 @@ pub fn parse_date(input: &str, kind: DateKind, today: NaiveDate) -> Result<Naive
     let range = kind.range(today);
     let date = match read_parts(input)? {
         Parts::Full(y, m, d) => NaiveDate::from_ymd_opt(y, m, d).ok_or(DateError::NoSuchDate)?,
-        Parts::MonthDay(m, d) => month_day_in_range(m, d, kind, today, range)?,
+        Parts::MonthDay(m, d) => month_day_in_range(m, d, kind, range)?,
     };
     if date < range.min || date > range.max {
         return Err(DateError::OutOfRange(range));
@@ -118,12 +118,11 @@ fn month_day_in_range(
     m: u32,
     d: u32,
     kind: DateKind,
-    today: NaiveDate,
     range: DateRange,
 ) -> Result<NaiveDate, DateError> {
     // The year is the one that puts the date in the plausible range: the next occurrence for a
     // due date, the last one for a birthday. Feb 29 only exists in some years.
-    let candidates: Vec<NaiveDate> = (today.year() - 4..=today.year() + 1)
+    let candidates: Vec<NaiveDate> = (range.min.year()..=range.max.year())
         .filter_map(|y| NaiveDate::from_ymd_opt(y, m, d))
         .collect();
     if candidates.is_empty() {
@@ -350,6 +349,42 @@ mod tests {
                 "{what}: {input}"
             );
         }
+    }
+
+    #[test]
+    fn a_picked_date_is_accepted_up_to_the_ends_of_its_range() {
+        let today = d(2026, 11, 21);
+        for kind in [DateKind::DueDate, DateKind::Birthday] {
+            let r = kind.range(today);
+            assert_eq!(check_range(r.min, kind, today), Ok(r.min), "{kind:?}");
+            assert_eq!(check_range(r.max, kind, today), Ok(r.max), "{kind:?}");
+            let before = r.min.pred_opt().unwrap();
+            let after = r.max.succ_opt().unwrap();
+            assert_eq!(
+                check_range(before, kind, today),
+                Err(DateError::OutOfRange(r))
+            );
+            assert_eq!(
+                check_range(after, kind, today),
+                Err(DateError::OutOfRange(r))
+            );
+        }
+    }
+
+    #[test]
+    fn 日_only_closes_a_date() {
+        let today = d(2026, 11, 21);
+        for typed in ["3日15月", "3月15日日", "15日3", "2027年3日15月"] {
+            assert_eq!(
+                parse_date(typed, DateKind::DueDate, today),
+                Err(DateError::Unreadable),
+                "{typed}"
+            );
+        }
+        assert_eq!(
+            parse_date("3月15日", DateKind::DueDate, today),
+            Ok(d(2027, 3, 15))
+        );
     }
 
     #[test]
