@@ -372,6 +372,34 @@ mod tests {
     }
 
     #[test]
+    fn an_era_year_is_one_or_two_digits_from_1() {
+        let today = d(2026, 11, 21);
+        for typed in ["令和0年3月15日", "令和009年3月15日", "令和109年3月15日"] {
+            assert_eq!(
+                parse_date(typed, DateKind::DueDate, today),
+                Err(DateError::Unreadable),
+                "{typed}"
+            );
+        }
+        assert_eq!(
+            parse_date("令和09年3月15日", DateKind::DueDate, today),
+            Ok(d(2027, 3, 15))
+        );
+        // A month and a day are one or two digits each.
+        for typed in ["003/15", "3/015", "0003月15日"] {
+            assert_eq!(
+                parse_date(typed, DateKind::DueDate, today),
+                Err(DateError::Unreadable),
+                "{typed}"
+            );
+        }
+        assert_eq!(
+            parse_date("03/15", DateKind::DueDate, today),
+            Ok(d(2027, 3, 15))
+        );
+    }
+
+    #[test]
     fn 日_only_closes_a_date() {
         let today = d(2026, 11, 21);
         for typed in ["3日15月", "3月15日日", "15日3", "2027年3日15月"] {
