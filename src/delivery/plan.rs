@@ -7,7 +7,7 @@ use crate::content::{ContentPack, render};
 use crate::domain::{Position, Stage};
 use crate::line::Message;
 use crate::schedule::{self, Item, RegistrationView, TakenNotices};
-use crate::store::deliveries::RecordedItem;
+use crate::store::{self, deliveries::RecordedItem};
 use chrono::NaiveDate;
 use rusqlite::Connection;
 use std::collections::HashMap;
@@ -171,42 +171,20 @@ pub fn plan_day_for_all(
     date: NaiveDate,
 ) -> anyhow::Result<Plan> {
     // In registration order, so the taken notices are handed out alongside in one pass.
-    let mut stmt = conn.prepare(
-        "SELECT rr.user_id, r.id, r.stage, COALESCE(r.due_date, r.birthday), r.started_on
-         FROM registrations r
-         JOIN registration_readers rr ON rr.registration_id = r.id
-         JOIN line_users u ON u.id = rr.user_id
-         WHERE r.status = 'active' AND u.following = 1
-         ORDER BY r.id",
-    )?;
     let mut taken = OpenTaken::read(conn, pack, date)?;
     let mut rows: Vec<(i64, RegistrationView)> = Vec::new();
-    let mut q = stmt.query([])?;
-    while let Some(r) = q.next()? {
-        let stage = match r.get_ref(2)?.as_str()? {
-            "pregnancy" => Stage::Pregnancy,
-            _ => Stage::Child,
-        };
-        // The error names the registration, never the date (personal data).
-        let parse = |i: usize| -> anyhow::Result<NaiveDate> {
-            let s = r.get_ref(i)?.as_str()?;
-            crate::store::read_date(s).ok_or_else(|| {
-                let id = r.get::<_, i64>(1).unwrap_or_default();
-                anyhow::anyhow!("registration {id}: a stored date is not a date")
-            })
-        };
-        let id = r.get(1)?;
+    store::planning::active_registrations(conn, |r| {
         rows.push((
-            r.get(0)?,
+            r.user_id,
             RegistrationView {
-                id,
-                stage,
-                date: parse(3)?,
-                started_on: parse(4)?,
-                notices_taken: taken.of(id),
+                id: r.registration_id,
+                stage: r.stage,
+                date: r.date,
+                started_on: r.started_on,
+                notices_taken: taken.of(r.registration_id),
             },
         ));
-    }
+    })?;
     rows.sort_unstable_by_key(|(user, reg)| (*user, reg.id));
     Ok(plan_rows(pack, &rows, date))
 }
@@ -232,17 +210,13 @@ impl OpenTaken {
             .enumerate()
             .map(|(i, n)| (n.id.as_str(), i as u32))
             .collect();
-        let mut stmt = conn.prepare(
-            "SELECT registration_id, notice_id FROM registration_notices WHERE open_until >= ?1",
-        )?;
-        let mut q = stmt.query([date.to_string()])?;
         let mut rows = Vec::new();
-        while let Some(r) = q.next()? {
-            // A notice no longer in the pack is never offered: nothing to remember.
-            if let Some(i) = index.get(r.get_ref(1)?.as_str()?) {
-                rows.push((r.get_ref(0)?.as_i64()?, *i));
+        // A notice no longer in the pack is never offered: nothing to remember.
+        store::planning::open_taken_notices(conn, date, |registration, notice| {
+            if let Some(i) = index.get(notice) {
+                rows.push((registration, *i));
             }
-        }
+        })?;
         rows.sort_unstable();
         Ok(Self {
             rows,

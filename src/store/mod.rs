@@ -7,6 +7,7 @@ pub mod events;
 mod inbox;
 pub mod leases;
 pub mod outbox;
+pub mod planning;
 pub mod registrations;
 pub mod retention;
 pub mod sends;
@@ -35,6 +36,18 @@ pub enum StoreError {
     /// Stored JSON could not be read back.
     #[error("stored data is malformed: {0}")]
     Corrupt(String),
+}
+
+impl From<rusqlite::types::FromSqlError> for StoreError {
+    fn from(e: rusqlite::types::FromSqlError) -> Self {
+        // Its message names the type expected, never the stored value.
+        let kind = match e {
+            rusqlite::types::FromSqlError::InvalidType => "of another type",
+            rusqlite::types::FromSqlError::OutOfRange(_) => "out of range",
+            _ => "unreadable",
+        };
+        StoreError::Corrupt(format!("a stored value is {kind}"))
+    }
 }
 
 /// A connection owned by one task (the processor, the reply sender, a delivery run), used off the
