@@ -386,7 +386,7 @@ mod tests {
             Ok(d(2027, 3, 15))
         );
         // A month and a day are one or two digits each.
-        for typed in ["003/15", "3/015", "0003月15日"] {
+        for typed in ["003/15", "3/015", "0003月15日", "2027315", "202703150"] {
             assert_eq!(
                 parse_date(typed, DateKind::DueDate, today),
                 Err(DateError::Unreadable),
@@ -395,6 +395,10 @@ mod tests {
         }
         assert_eq!(
             parse_date("03/15", DateKind::DueDate, today),
+            Ok(d(2027, 3, 15))
+        );
+        assert_eq!(
+            parse_date("20270315", DateKind::DueDate, today),
             Ok(d(2027, 3, 15))
         );
     }
