@@ -14,6 +14,24 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+
+/// Writes a line to stdout. A reader that went away (`yorisoi push --json | head -c 100`) is not
+/// an error of the command: the output stops there, quietly, instead of a panic.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
+/// [`out!`] without the newline.
+macro_rules! out_raw {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
 /// yorisoi: a LINE chatbot accompanying families from pregnancy to the child's 3rd birthday.
 #[derive(Debug, Parser)]
 #[command(name = "yorisoi", version)]
@@ -190,14 +208,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let mut v = serde_json::to_value(&summary)?;
                 v["dry_run"] = dry_run.into();
                 v["peak_rss_kib"] = crate::delivery::peak_rss_kib().into();
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                out!("{}", serde_json::to_string_pretty(&v)?);
             } else if dry_run {
-                println!(
+                out!(
                     "{} (dry run): {} push(es) would be sent, {} registration(s) would complete; planned in {} ms",
                     summary.date, summary.planned, summary.completed, summary.plan_ms
                 );
             } else {
-                println!(
+                out!(
                     "{}: planned {}, sent {}, already sent {}, failed {}, not sent (left for a rerun) {}, completed {}{}",
                     summary.date,
                     summary.planned,
@@ -223,9 +241,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Content(ContentCommand::Check { json, dir }) => {
             let report = content::check::check(&content_dir(dir));
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                out!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{}", content::check::to_text(&report));
+                out_raw!("{}", content::check::to_text(&report));
             }
             Ok(if report.has_errors() {
                 ExitCode::from(1)
@@ -262,9 +280,9 @@ fn data(command: DataCommand, config: Option<&std::path::Path>) -> anyhow::Resul
             if json {
                 let mut v = serde_json::to_value(&r)?;
                 v["retention_days"] = settings.retention_days.into();
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                out!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!(
+                out!(
                     "anonymised {} reader(s) ({} registration(s)) whose last registration ended more than {} days ago; deleted {} processed webhook event(s) and {} finished reply(ies) past their keeping time",
                     r.readers, r.registrations, settings.retention_days, r.events, r.replies
                 );
@@ -282,7 +300,7 @@ fn data(command: DataCommand, config: Option<&std::path::Path>) -> anyhow::Resul
             let mut conn = crate::store::open_and_migrate(&settings.database)?;
             match retention::erase(&mut conn, &user, now) {
                 Ok(r) => {
-                    println!(
+                    out!(
                         "erased the reader: {} registration(s) kept only as anonymous counts, {} webhook event(s) deleted",
                         r.registrations, r.events
                     );
@@ -339,9 +357,9 @@ fn preview(args: PreviewArgs) -> anyhow::Result<ExitCode> {
             crate::domain::Position::Pregnancy(p) => p.label(),
             crate::domain::Position::Child(a) => format!("生まれて{}日目（{}）", a.days, a.label()),
         };
-        println!("=== {} {} ===", crate::domain::format_date_ja(day), pos);
+        out!("=== {} {} ===", crate::domain::format_date_ja(day), pos);
         if plan.pushes.is_empty() {
-            println!("(no message this day)\n");
+            out!("(no message this day)\n");
         }
         for push in &plan.pushes {
             let items = plan.items(push);
@@ -380,13 +398,13 @@ fn flex_texts(v: &serde_json::Value, out: &mut Vec<String>) {
 
 fn print_message(m: &Message) {
     match m {
-        Message::Text { text, .. } => println!("--- text ---\n{text}\n"),
+        Message::Text { text, .. } => out!("--- text ---\n{text}\n"),
         Message::Flex {
             alt_text, contents, ..
         } => {
             let mut texts = Vec::new();
             flex_texts(contents, &mut texts);
-            println!("--- flex (通知: {alt_text}) ---\n{}\n", texts.join("\n"));
+            out!("--- flex (通知: {alt_text}) ---\n{}\n", texts.join("\n"));
         }
     }
 }
