@@ -108,6 +108,9 @@ mod tests {
             PregnancyPosition::on(due, d(2027, 3, 28)).label(),
             "妊娠41週6日"
         );
+        assert_eq!(PregnancyPosition::on(due, d(2027, 3, 5)).days_to_due(), 10);
+        assert_eq!(PregnancyPosition::on(due, due).days_to_due(), 0);
+        assert_eq!(PregnancyPosition::on(due, d(2027, 3, 17)).days_to_due(), -2);
     }
 
     #[test]
