@@ -14,7 +14,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-
 /// Writes a line to stdout. A reader that went away (`yorisoi push --json | head -c 100`) is not
 /// an error of the command: the output stops there, quietly, instead of a panic.
 macro_rules! out {
@@ -212,7 +211,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else if dry_run {
                 out!(
                     "{} (dry run): {} push(es) would be sent, {} registration(s) would complete; planned in {} ms",
-                    summary.date, summary.planned, summary.completed, summary.plan_ms
+                    summary.date,
+                    summary.planned,
+                    summary.completed,
+                    summary.plan_ms
                 );
             } else {
                 out!(
@@ -284,7 +286,11 @@ fn data(command: DataCommand, config: Option<&std::path::Path>) -> anyhow::Resul
             } else {
                 out!(
                     "anonymised {} reader(s) ({} registration(s)) whose last registration ended more than {} days ago; deleted {} processed webhook event(s) and {} finished reply(ies) past their keeping time",
-                    r.readers, r.registrations, settings.retention_days, r.events, r.replies
+                    r.readers,
+                    r.registrations,
+                    settings.retention_days,
+                    r.events,
+                    r.replies
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -302,7 +308,8 @@ fn data(command: DataCommand, config: Option<&std::path::Path>) -> anyhow::Resul
                 Ok(r) => {
                     out!(
                         "erased the reader: {} registration(s) kept only as anonymous counts, {} webhook event(s) deleted",
-                        r.registrations, r.events
+                        r.registrations,
+                        r.events
                     );
                     Ok(ExitCode::SUCCESS)
                 }

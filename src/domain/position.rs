@@ -47,16 +47,20 @@ impl ChildAge {
     /// The age on `today` of a child born on `birthday`.
     pub fn on(birthday: NaiveDate, today: NaiveDate) -> Self {
         let days = (today - birthday).num_days();
-        let mut months = ((today.year() - birthday.year()) * 12 + today.month() as i32
+        let calendar = ((today.year() - birthday.year()) * 12 + today.month() as i32
             - birthday.month() as i32)
             .max(0) as u32;
-        while months > 0
+        // The calendar difference counts this month once its first day comes; it is completed
+        // on the day birthday + that many months (chrono clamps: 31 Jan + 1 month is 28 Feb).
+        let months = if calendar > 0
             && birthday
-                .checked_add_months(Months::new(months))
+                .checked_add_months(Months::new(calendar))
                 .is_none_or(|d| d > today)
         {
-            months -= 1;
-        }
+            calendar - 1
+        } else {
+            calendar
+        };
         Self { days, months }
     }
     /// Completed years.
@@ -122,6 +126,19 @@ mod tests {
         assert_eq!(ChildAge::on(b, d(2027, 1, 30)).label(), "11か月");
         assert_eq!(ChildAge::on(b, d(2027, 1, 31)).label(), "1歳");
         assert_eq!(ChildAge::on(b, d(2027, 4, 1)).label(), "1歳2か月");
+        assert_eq!(
+            ChildAge::on(b, d(2026, 3, 30)).months,
+            1,
+            "31 Jan + 2 months is 31 Mar"
+        );
+        assert_eq!(ChildAge::on(b, d(2026, 3, 31)).months, 2);
+        assert_eq!(ChildAge::on(b, d(2028, 1, 30)).label(), "1歳11か月");
+        assert_eq!(ChildAge::on(b, d(2029, 1, 31)).label(), "3歳");
+        assert_eq!(
+            ChildAge::on(d(2026, 12, 1), d(2026, 11, 21)).months,
+            0,
+            "a birthday ahead (never stored) is no age, not a panic"
+        );
         let leap = d(2024, 2, 29);
         assert_eq!(ChildAge::on(leap, d(2025, 2, 28)).label(), "1歳");
         assert_eq!(ChildAge::on(leap, d(2025, 2, 28)).days, 365);
