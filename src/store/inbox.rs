@@ -86,15 +86,21 @@ impl Inbox {
     }
 }
 
+/// `first` and whatever else is waiting in `rx` already, `max` in all: one group.
+fn gather<T>(first: T, rx: &mpsc::Receiver<T>, max: usize) -> Vec<T> {
+    let mut group = vec![first];
+    while group.len() < max {
+        match rx.try_recv() {
+            Ok(item) => group.push(item),
+            Err(_) => break,
+        }
+    }
+    group
+}
+
 fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
+        let jobs = gather(first, &rx, MAX_GROUP);
         match commit(&mut conn, &jobs) {
             Ok(counts) => {
                 for (job, n) in jobs.into_iter().zip(counts) {
@@ -140,4 +146,51 @@ fn commit(conn: &mut Connection, jobs: &[Job]) -> rusqlite::Result<Vec<usize>> {
     }
     tx.commit()?;
     Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str) -> InboundEvent {
+        InboundEvent {
+            webhook_event_id: id.into(),
+            event_type: "message".into(),
+            line_user_id: Some("U1".into()),
+            timestamp_ms: 1,
+            redelivery: false,
+            body: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn a_group_takes_what_is_waiting_up_to_its_size() {
+        let (tx, rx) = mpsc::channel();
+        for i in 0..10 {
+            tx.send(i).unwrap();
+        }
+        assert_eq!(gather(-1, &rx, 4), vec![-1, 0, 1, 2]);
+        assert_eq!(gather(-1, &rx, 100), vec![-1, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(gather(-1, &rx, 1), vec![-1], "nothing waits beyond the size");
+    }
+
+    #[tokio::test]
+    async fn each_request_learns_how_many_of_its_events_were_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("y.db");
+        drop(super::super::open_and_migrate(&path).unwrap());
+        let inbox = Inbox::start(&path).unwrap();
+        let at = "2026-11-21T00:00:00.000Z".to_string();
+        let new = inbox
+            .store(vec![event("a"), event("b"), event("c")], at.clone())
+            .await
+            .unwrap();
+        assert_eq!(new, 3);
+        let again = inbox
+            .store(vec![event("b"), event("d")], at.clone())
+            .await
+            .unwrap();
+        assert_eq!(again, 1, "a redelivered event is not new");
+        assert_eq!(inbox.store(vec![event("a")], at).await.unwrap(), 0);
+    }
 }
