@@ -171,7 +171,11 @@ mod tests {
         }
         assert_eq!(gather(-1, &rx, 4), vec![-1, 0, 1, 2]);
         assert_eq!(gather(-1, &rx, 100), vec![-1, 3, 4, 5, 6, 7, 8, 9]);
-        assert_eq!(gather(-1, &rx, 1), vec![-1], "nothing waits beyond the size");
+        assert_eq!(
+            gather(-1, &rx, 1),
+            vec![-1],
+            "nothing waits beyond the size"
+        );
     }
 
     #[tokio::test]
