@@ -19,6 +19,9 @@ pub struct Holder {
     pub pid: u32,
     /// The host name, or "unknown".
     pub host: String,
+    /// Where its pid means something: the kernel's boot id and its pid namespace; `None` where
+    /// `/proc` does not say.
+    pub scope: Option<String>,
 }
 
 impl Holder {
@@ -33,6 +36,7 @@ impl Holder {
             id,
             pid: std::process::id(),
             host: hostname(),
+            scope: process_scope(),
         }
     }
 }
@@ -45,6 +49,13 @@ impl Default for Holder {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// This process's boot and pid namespace (`<boot id>/pid:[<inode>]`), from `/proc`.
+fn process_scope() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{}/{}", boot.trim(), ns.display()))
 }
 
 /// The host name as the kernel knows it; only for messages to the operator.
@@ -76,6 +87,8 @@ pub struct Held {
     pub pid: Option<i64>,
     /// The holder's host, if recorded.
     pub host: Option<String>,
+    /// The holder's boot and pid namespace, if recorded.
+    pub scope: Option<String>,
     /// When the holder took it (RFC 3339 UTC), if recorded.
     pub since: Option<String>,
     /// Wall-clock unix ms until which it is held unless renewed.
@@ -162,12 +175,21 @@ fn acquire_at(
         .then(|| DateTime::<Utc>::from_timestamp_millis(now_ms).map(super::ts))
         .flatten();
     tx.execute(
-        "INSERT INTO process_leases (name, holder, pid, host, acquired_at, expires_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO process_leases (name, holder, pid, host, scope, acquired_at, expires_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, pid = excluded.pid,
-           host = excluded.host, acquired_at = COALESCE(?5, process_leases.acquired_at),
+           host = excluded.host, scope = excluded.scope,
+           acquired_at = COALESCE(?6, process_leases.acquired_at),
            expires_ms = excluded.expires_ms",
-        params![name, holder.id, holder.pid, holder.host, since, expires_ms],
+        params![
+            name,
+            holder.id,
+            holder.pid,
+            holder.host,
+            holder.scope,
+            since,
+            expires_ms
+        ],
     )?;
     tx.commit()?;
     Ok(Acquired {
@@ -176,14 +198,19 @@ fn acquire_at(
     })
 }
 
-/// Whether a holder is certainly gone: it ran on this host and its process no longer exists,
-/// or it had this process's id without being issued by this process (a restarted container's
-/// pid 1). On another host nobody can tell: false (wait for the lease to expire).
+/// Whether a holder is certainly gone: it ran on this host, in this boot and pid namespace,
+/// and its process no longer exists, or it had this process's id without being issued by this
+/// process (an earlier process of this namespace with the same pid). Anywhere else (another
+/// host, another container's pid namespace) nobody can tell: false (wait for the lease to
+/// expire). A holder recorded before scopes were (no scope) is judged by its host alone.
 pub fn holder_is_gone(held: &Held, me: &Holder) -> bool {
     let (Some(pid), Some(host)) = (held.pid, held.host.as_deref()) else {
         return false;
     };
     if host != me.host || held.holder == me.id {
+        return false;
+    }
+    if held.scope.is_some() && held.scope != me.scope {
         return false;
     }
     if pid == i64::from(std::process::id()) {
@@ -234,7 +261,7 @@ pub fn current(conn: &Connection, name: &str) -> Result<Option<Held>, StoreError
 
 fn read(conn: &Connection, name: &str) -> rusqlite::Result<Option<Held>> {
     conn.prepare_cached(
-        "SELECT holder, pid, host, acquired_at, expires_ms FROM process_leases WHERE name = ?1",
+        "SELECT holder, pid, host, acquired_at, expires_ms, scope FROM process_leases WHERE name = ?1",
     )?
     .query_row([name], |r| {
         Ok(Held {
@@ -243,6 +270,7 @@ fn read(conn: &Connection, name: &str) -> rusqlite::Result<Option<Held>> {
             host: r.get(2)?,
             since: r.get(3)?,
             expires_ms: r.get(4)?,
+            scope: r.get(5)?,
         })
     })
     .optional()
@@ -267,6 +295,7 @@ mod tests {
             id: uuid::Uuid::new_v4().to_string(),
             pid,
             host: host.into(),
+            scope: Some(format!("scope-of-{host}")),
         }
     }
 
@@ -355,6 +384,7 @@ mod tests {
             id: uuid::Uuid::new_v4().to_string(),
             pid: u32::MAX - 1, // no such process
             host: me.host.clone(),
+            scope: me.scope.clone(),
         };
         acquire(&a, "serve", &gone, TTL).unwrap();
         let held = current(&a, "serve").unwrap().unwrap();
@@ -396,6 +426,22 @@ mod tests {
             !holder_is_gone(&elsewhere, &me),
             "another host: unknown, wait for expiry"
         );
+        let other_namespace = Held {
+            scope: Some("another boot or pid namespace".into()),
+            ..held.clone()
+        };
+        assert!(
+            !holder_is_gone(&other_namespace, &me),
+            "another container with this host name: its pids are not ours to look up"
+        );
+        let before_scopes = Held {
+            scope: None,
+            ..held.clone()
+        };
+        assert!(
+            holder_is_gone(&before_scopes, &me),
+            "recorded by an older yorisoi: judged by its host"
+        );
         let parent = Held {
             pid: Some(1),
             ..held
@@ -408,6 +454,12 @@ mod tests {
         let (h1, h2) = (Holder::new(), Holder::new());
         assert_eq!(h1.pid, std::process::id());
         assert!(!h1.host.is_empty());
+        assert!(
+            h1.scope.as_deref().is_some_and(|s| s.contains("/pid:[")),
+            "{:?}",
+            h1.scope
+        );
+        assert_eq!(h1.scope, h2.scope);
         assert_ne!(h1.id, h2.id, "each instance is its own holder");
     }
 }

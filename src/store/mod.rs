@@ -104,6 +104,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_sends",
         include_str!("../../migrations/0007_sends.sql"),
     ),
+    (
+        "0008_lease_scope",
+        include_str!("../../migrations/0008_lease_scope.sql"),
+    ),
 ];
 
 /// Opens a connection with the settings every connection gets; its commits survive a crash of
