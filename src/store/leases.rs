@@ -60,12 +60,20 @@ fn process_scope() -> Option<String> {
 
 /// The host name as the kernel knows it; only for messages to the operator.
 fn hostname() -> String {
-    ["/proc/sys/kernel/hostname", "/etc/hostname"]
-        .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
+    first_name([
+        std::fs::read_to_string("/proc/sys/kernel/hostname").ok(),
+        std::fs::read_to_string("/etc/hostname").ok(),
+        std::env::var("HOSTNAME").ok(),
+    ])
+}
+
+/// The first of the candidate names that says something, or "unknown".
+fn first_name(candidates: [Option<String>; 3]) -> String {
+    candidates
+        .into_iter()
+        .flatten()
+        .map(|s| s.trim().to_owned())
+        .find(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -447,6 +455,30 @@ mod tests {
             ..held
         };
         assert!(!holder_is_gone(&parent, &me), "a live process on this host");
+    }
+
+    #[test]
+    fn the_host_is_the_kernels_host_name() {
+        if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            && !name.trim().is_empty()
+        {
+            assert_eq!(hostname(), name.trim());
+        }
+        assert!(!hostname().is_empty());
+        let s = |v: &str| Some(v.to_owned());
+        assert_eq!(first_name([s("vm\n"), s("other"), None]), "vm");
+        assert_eq!(first_name([None, s("  \n"), s("from-env")]), "from-env");
+        assert_eq!(first_name([None, None, s("")]), "unknown");
+    }
+
+    #[test]
+    fn an_absurd_ttl_is_capped_far_ahead_without_overflow() {
+        assert_eq!(ttl_ms(Duration::from_millis(1_500)), 1_500);
+        assert_eq!(ttl_ms(Duration::MAX), i64::MAX / 2);
+        assert_eq!(
+            1_000i64.saturating_add(ttl_ms(Duration::MAX)),
+            1_000 + i64::MAX / 2
+        );
     }
 
     #[test]
