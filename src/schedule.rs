@@ -229,6 +229,22 @@ mod tests {
             .expect("the shipped pack loads")
     }
 
+    #[test]
+    fn taken_notices_are_a_set_and_the_empty_set_allocates_nothing() {
+        let empty = TakenNotices::default();
+        assert_eq!(TakenNotices::from_words(&[0, 0]), empty);
+        assert_eq!(TakenNotices::from_indices([]), empty);
+        assert!(TakenNotices::from_words(&[0, 0]).0.is_none());
+        let some = TakenNotices::from_indices([3, 130]);
+        assert!(some.contains(3) && some.contains(130) && !some.contains(4));
+        assert_eq!(some, TakenNotices::from_indices([130]).with(3));
+        assert_eq!(
+            TakenNotices::from_words(&[8, 0, 4, 0]),
+            TakenNotices::from_indices([3, 130]),
+            "trailing empty words are not part of the set"
+        );
+    }
+
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()
     }
