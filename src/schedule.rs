@@ -230,6 +230,49 @@ mod tests {
     }
 
     #[test]
+    fn dated_notices_come_on_their_day_inside_their_range() {
+        let mut pack = pack();
+        let mut yearly = pack.notices[0].clone();
+        yearly.id = "yearly".into();
+        yearly.track = Some(Track::Child);
+        yearly.range = Some((0, 400));
+        yearly.when = NoticeWhen::Yearly { month: 12, day: 1 };
+        let mut once = yearly.clone();
+        once.id = "once".into();
+        once.when = NoticeWhen::Once(d(2027, 1, 10));
+        pack.notices = vec![yearly, once];
+        let child = reg(Stage::Child, d(2026, 10, 1), d(2026, 10, 1));
+        let ids = |date: NaiveDate| -> Vec<String> {
+            plan_day(&pack, &child, date, 3)
+                .items
+                .iter()
+                .filter_map(|i| match i {
+                    Item::Notice(n) => Some(n.id.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(ids(d(2026, 12, 1)), ["yearly"]);
+        assert!(ids(d(2026, 12, 2)).is_empty(), "the day after");
+        assert!(ids(d(2026, 11, 1)).is_empty(), "the day, another month");
+        assert!(ids(d(2027, 11, 30)).is_empty());
+        assert_eq!(ids(d(2027, 1, 10)), ["once"]);
+        assert!(ids(d(2028, 1, 10)).is_empty(), "once: not a year later");
+        assert!(
+            ids(d(2027, 12, 1)).is_empty(),
+            "day 426: outside the range, whatever the date"
+        );
+        let pregnancy = reg(Stage::Pregnancy, d(2027, 3, 1), d(2026, 10, 1));
+        assert!(
+            plan_day(&pack, &pregnancy, d(2026, 12, 1), 3)
+                .items
+                .iter()
+                .all(|i| !matches!(i, Item::Notice(_))),
+            "another track"
+        );
+    }
+
+    #[test]
     fn taken_notices_are_a_set_and_the_empty_set_allocates_nothing() {
         let empty = TakenNotices::default();
         assert_eq!(TakenNotices::from_words(&[0, 0]), empty);

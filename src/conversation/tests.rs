@@ -245,6 +245,59 @@ fn fixing_only_the_nickname_keeps_the_date() {
 }
 
 #[test]
+fn fixing_only_the_date_keeps_the_nickname() {
+    for word in ["日付", "予定日", "出産予定日"] {
+        let start = State::Confirm {
+            stage: Stage::Pregnancy,
+            nickname: "はなこ".into(),
+            date: d(2027, 3, 15),
+        };
+        let (last, texts) = run(
+            start,
+            &[
+                text("修正する"),
+                text(word),
+                text("2027年4月1日"),
+                text("はい"),
+            ],
+            &[],
+        );
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.contains("出産予定日を教えてください")),
+            "{word}: {texts:?}"
+        );
+        assert_eq!(
+            last.effect,
+            Some(Effect::Register {
+                subject: Subject::new(Stage::Pregnancy, d(2027, 4, 1)),
+                nickname: Nickname::from_trusted("はなこ".into()),
+            }),
+            "{word}"
+        );
+    }
+}
+
+#[test]
+fn starting_over_from_the_confirmation_asks_the_stage_again() {
+    for word in ["最初から", "はじめから"] {
+        let start = State::Confirm {
+            stage: Stage::Pregnancy,
+            nickname: "はなこ".into(),
+            date: d(2027, 3, 15),
+        };
+        let (last, texts) = run(start, &[text("修正する"), text(word)], &[]);
+        assert_eq!(last.state, State::AskStage, "{word}");
+        assert!(
+            texts.last().unwrap().contains("今の状況を教えてください"),
+            "{word}: {texts:?}"
+        );
+        assert_eq!(last.effect, None);
+    }
+}
+
+#[test]
 fn registered_readers_never_get_silence() {
     let regs = vec![RegistrationSummary {
         id: RegistrationId::new(1),
