@@ -473,3 +473,138 @@ fn block_and_unblock_name_the_registrations_and_restore_what_they_were() {
         texts[0]
     );
 }
+
+fn summary(id: i64, stage: Stage) -> RegistrationSummary {
+    RegistrationSummary {
+        id: RegistrationId::new(id),
+        before_block: None,
+        stage,
+        nickname: "はなこ".into(),
+        date: d(2026, 8, 1),
+        status: RegistrationStatus::Active,
+    }
+}
+
+#[test]
+fn a_stage_word_changes_the_stage_while_registering() {
+    let nick = || "はな".to_owned();
+    let (s, _) = run(
+        State::AskNickname {
+            stage: Stage::Pregnancy,
+            keep_date: None,
+        },
+        &[text("子育て中")],
+        &[],
+    );
+    assert_eq!(
+        s.state,
+        State::AskNickname {
+            stage: Stage::Child,
+            keep_date: None
+        }
+    );
+    let asking = |stage| State::AskDate {
+        stage,
+        nickname: nick(),
+    };
+    let (s, _) = run(asking(Stage::Pregnancy), &[text("子育て中")], &[]);
+    assert_eq!(s.state, asking(Stage::Child));
+    // The stage it already is: not a date, said so.
+    let (s, texts) = run(asking(Stage::Pregnancy), &[text("妊娠中")], &[]);
+    assert_eq!(s.state, asking(Stage::Pregnancy));
+    assert!(
+        texts[0].contains("日付として読み取れませんでした"),
+        "{texts:?}"
+    );
+
+    let fix = State::Fix {
+        stage: Stage::Pregnancy,
+        nickname: nick(),
+        date: d(2027, 3, 15),
+    };
+    let (s, _) = run(fix.clone(), &[text("子育て中")], &[]);
+    assert_eq!(s.state, asking(Stage::Child));
+    let (s, _) = run(fix, &[text("はい")], &[]);
+    let confirm = |date| State::Confirm {
+        stage: Stage::Pregnancy,
+        nickname: nick(),
+        date,
+    };
+    assert_eq!(s.state, confirm(d(2027, 3, 15)), "nothing to fix after all");
+    let (s, _) = run(confirm(d(2027, 3, 15)), &[text("2027/4/1")], &[]);
+    assert_eq!(
+        s.state,
+        confirm(d(2027, 4, 1)),
+        "a new date at the confirmation"
+    );
+}
+
+#[test]
+fn only_the_date_pickers_postback_is_a_date() {
+    let asking = State::AskDate {
+        stage: Stage::Pregnancy,
+        nickname: "はな".into(),
+    };
+    let picked = |data: &str| Input::Postback {
+        data: data.into(),
+        date: Some("2027-03-15".into()),
+    };
+    let (s, _) = run(asking.clone(), &[picked("date")], &[]);
+    assert!(matches!(s.state, State::Confirm { .. }), "{:?}", s.state);
+    let (s, _) = run(asking.clone(), &[picked("menu")], &[]);
+    assert_eq!(s.state, asking);
+}
+
+#[test]
+fn registered_readers_can_add_up_to_the_limit() {
+    let one = [summary(1, Stage::Child)];
+    let (s, _) = run(State::Idle, &[text("妊娠中")], &[]);
+    assert!(matches!(
+        s.state,
+        State::AskNickname {
+            stage: Stage::Pregnancy,
+            ..
+        }
+    ));
+    let (s, _) = run(State::Idle, &[text("妊娠中")], &one);
+    assert!(
+        matches!(
+            s.state,
+            State::AskNickname {
+                stage: Stage::Pregnancy,
+                ..
+            }
+        ),
+        "a stage word starts another registration"
+    );
+    let full: Vec<_> = (1..=MAX_REGISTRATIONS as i64)
+        .map(|i| summary(i, Stage::Child))
+        .collect();
+    for word in ["妊娠中", "追加登録"] {
+        let (s, texts) = run(State::Idle, &[text(word)], &full);
+        assert_eq!(s.state, State::Idle, "{word}");
+        let (_, more) = run(State::Idle, &[text(word)], &one);
+        assert_ne!(texts, more, "{word}: the limit is said");
+    }
+}
+
+#[test]
+fn idle_answers_differ_by_what_was_sent() {
+    let one = [summary(1, Stage::Child)];
+    let reply = |input: Input| run(State::Idle, &[input], &one).1;
+    let help = reply(text("こんにちは"));
+    assert_ne!(reply(text("やめる")), help, "nothing to cancel, said so");
+    assert_ne!(reply(Input::NonText), help, "a sticker is thanked");
+}
+
+#[test]
+fn labels_are_the_quick_reply_labels() {
+    let (s, _) = run(State::AskStage, &[Input::NonText], &[]);
+    assert_eq!(s.labels(), ["妊娠中", "子育て中", "やめる"]);
+    let (s, _) = run(
+        State::Idle,
+        &[text("こんにちは")],
+        &[summary(1, Stage::Child)],
+    );
+    assert!(s.labels().iter().all(|l| !l.is_empty()));
+}
