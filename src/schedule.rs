@@ -46,10 +46,11 @@ impl TakenNotices {
 
 /// Sets bit `i` of a growable bitset.
 pub fn set_bit(words: &mut Vec<u64>, i: usize) {
-    if words.len() <= i / 64 {
-        words.resize(i / 64 + 1, 0);
+    let word = i / 64;
+    if words.len() <= word {
+        words.resize(word + 1, 0);
     }
-    words[i / 64] |= 1 << (i % 64);
+    words[word] |= 1 << (i % 64);
 }
 
 /// What the schedule needs of a registration.
