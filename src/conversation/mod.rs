@@ -101,6 +101,17 @@ pub struct RegistrationSummary {
     pub status: RegistrationStatus,
 }
 
+impl RegistrationSummary {
+    /// As it stands once its reader unblocks: back to the status it had before the block.
+    pub fn unblocked(&self) -> Self {
+        Self {
+            status: self.before_block.unwrap_or(self.status),
+            before_block: None,
+            ..self.clone()
+        }
+    }
+}
+
 /// What the conversation knows besides its state.
 #[derive(Debug, Clone)]
 pub struct Context<'a> {
@@ -377,11 +388,7 @@ fn on_follow(unblocked: bool, ctx: &Context<'_>, t: &texts::Texts<'_>) -> Step {
     let restored: Vec<RegistrationSummary> = ctx
         .registrations
         .iter()
-        .map(|r| RegistrationSummary {
-            status: r.before_block.unwrap_or(r.status),
-            before_block: None,
-            ..r.clone()
-        })
+        .map(RegistrationSummary::unblocked)
         .collect();
     let unblock = ctx
         .registrations

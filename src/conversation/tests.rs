@@ -608,3 +608,21 @@ fn labels_are_the_quick_reply_labels() {
     );
     assert!(s.labels().iter().all(|l| !l.is_empty()));
 }
+
+#[test]
+fn an_unblocked_registration_is_what_it_was_before_the_block() {
+    let blocked = RegistrationSummary {
+        status: RegistrationStatus::Blocked,
+        before_block: Some(RegistrationStatus::Stopped),
+        ..summary(1, Stage::Child)
+    };
+    let back = blocked.unblocked();
+    assert_eq!(back.status, RegistrationStatus::Stopped);
+    assert_eq!(back.before_block, None, "no block to undo any more");
+    assert_eq!(
+        (back.id, back.stage, back.date),
+        (blocked.id, blocked.stage, blocked.date)
+    );
+    let never_blocked = summary(2, Stage::Pregnancy);
+    assert_eq!(never_blocked.unblocked(), never_blocked);
+}
