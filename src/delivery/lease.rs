@@ -4,8 +4,8 @@
 //! once; one on another host, or alive, is waited for until its lease expires.
 
 use super::{DELIVERY_LEASE, DELIVERY_LEASE_TTL, RunError, Worker};
-use crate::store::deliveries;
 use crate::store::leases::{self, AcquireError};
+use crate::store::sends;
 use std::time::Duration;
 
 impl Worker {
@@ -21,7 +21,7 @@ impl Worker {
                         Ok(a) => {
                             // This process alone delivers now: claims left on pushes by a
                             // process that stopped mid-send are void.
-                            let freed = deliveries::release_claims(conn)?;
+                            let freed = sends::release_claims(conn, sends::Kind::Daily)?;
                             // A holder that expired or whose process is gone (kill -9, a crash
                             // on this host) is taken over at once by `acquire`.
                             if let Some(prev) = a.took_over {

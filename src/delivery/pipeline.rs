@@ -367,7 +367,7 @@ impl Worker {
             let mut users: HashMap<i64, String> = HashMap::new();
             let mut stale = 0;
             for row in rows {
-                if skip.contains(&row.id) || !deliveries::claim(&tx, row.id, now_ms, lease_until)? {
+                if skip.contains(&row.id) || !store::sends::claim(&tx, row.id, now_ms, lease_until)? {
                     continue;
                 }
                 if row.first_attempt_ms.is_some_and(|t| now_ms - t > deliveries::RETRY_KEY_LIFETIME_MS) {

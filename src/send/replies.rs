@@ -9,7 +9,8 @@
 
 use crate::clock::SharedClock;
 use crate::line::{LineClient, SendOutcome};
-use crate::store::outbox::{self, Finish, OutboxItem, Via};
+use crate::store::outbox::{self, OutboxItem};
+use crate::store::sends::{self, Finish, Via};
 use crate::store::{self, wall_ms};
 use chrono::{DateTime, Datelike, Utc};
 use rusqlite::Connection;
@@ -166,7 +167,9 @@ impl ReplySender {
     /// Releases claims left by a process that stopped mid-send (call once at start, while this
     /// process alone serves the database).
     pub async fn recover(&self) -> anyhow::Result<usize> {
-        self.db.run(|conn| Ok(outbox::release_all(conn)?)).await
+        self.db
+            .run(|conn| Ok(sends::release_claims(conn, sends::Kind::Reply)?))
+            .await
     }
 
     /// Replies still queued (due now or later).
@@ -250,7 +253,7 @@ impl ReplySender {
                 .run(move |conn| {
                     let tx = store::write_tx(conn)?;
                     for (id, f) in &done {
-                        outbox::finish(&tx, *id, f, &at)?;
+                        sends::finish(&tx, *id, f, &at)?;
                     }
                     tx.commit()?;
                     Ok(())

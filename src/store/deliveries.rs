@@ -1,7 +1,7 @@
 //! Daily delivery records: every planned push, recorded as a send of kind `daily` (with its
 //! rendered messages and the items it carries) before it is sent.
 
-use super::sends::{self, Finish, Kind, Via, messages_json, read_messages};
+use super::sends::{self, Finish, Via, messages_json, read_messages};
 use super::{StoreError, wall_ms};
 use crate::line::Message;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -155,22 +155,6 @@ pub fn open_rows(
             Ok(row)
         })
         .collect()
-}
-
-/// Takes the lease on a planned row nobody holds; false if another run holds it or it is done.
-pub fn claim(
-    conn: &Connection,
-    id: i64,
-    now_ms: i64,
-    lease_until: i64,
-) -> Result<bool, StoreError> {
-    sends::claim(conn, id, now_ms, lease_until)
-}
-
-/// Voids every claim on a planned push: called by the one process that holds the delivery lease,
-/// so claims left by a process that stopped mid-send do not hold the pushes back.
-pub fn release_claims(conn: &Connection) -> Result<usize, StoreError> {
-    sends::release_claims(conn, Kind::Daily)
 }
 
 /// The items recorded for a push, in order.

@@ -3,7 +3,6 @@
 //! committed as they come (`sends::finish`).
 
 use super::StoreError;
-pub use super::sends::{Finish, Via};
 use super::sends::{messages_json, read_messages};
 use crate::domain::UserId;
 use crate::line::Message;
@@ -146,12 +145,6 @@ pub fn count_reply_attempts(conn: &Connection, ids: &[i64]) -> Result<(), StoreE
     Ok(())
 }
 
-/// Records the outcome of a claimed batch (`sends::finish`: a late outcome never overwrites
-/// `sent`).
-pub fn finish(conn: &Connection, id: i64, finish: &Finish, now: &str) -> Result<(), StoreError> {
-    super::sends::finish(conn, id, finish, now)
-}
-
 /// A batch's reply token was refused on its first try (expired): it goes as a push from now on.
 pub fn forget_reply_token(conn: &Connection, id: i64) -> Result<(), StoreError> {
     conn.prepare_cached(
@@ -159,11 +152,6 @@ pub fn forget_reply_token(conn: &Connection, id: i64) -> Result<(), StoreError> 
     )?
     .execute([id])?;
     Ok(())
-}
-
-/// Releases every claim (a process that alone sends replies starts clean after a crash).
-pub fn release_all(conn: &Connection) -> Result<usize, StoreError> {
-    super::sends::release_claims(conn, super::sends::Kind::Reply)
 }
 
 /// Pending batches (health and tests).
