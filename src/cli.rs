@@ -98,6 +98,9 @@ enum ContentCommand {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Count every warning (style guide, spelling, hand-written municipality) as an error.
+        #[arg(long)]
+        strict: bool,
         /// The pack folder (default: YORISOI_CONTENT_DIR or `messages`).
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -240,8 +243,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
             )
         }
-        Command::Content(ContentCommand::Check { json, dir }) => {
-            let report = content::check::check(&content_dir(dir));
+        Command::Content(ContentCommand::Check { json, strict, dir }) => {
+            let report = content::check::check(&content_dir(dir), strict);
             if json {
                 out!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -362,7 +365,7 @@ fn preview(args: PreviewArgs) -> anyhow::Result<ExitCode> {
         let position = crate::schedule::position(&reg, day);
         let pos = match position {
             crate::domain::Position::Pregnancy(p) => p.label(),
-            crate::domain::Position::Child(a) => format!("生まれて{}日目（{}）", a.days, a.label()),
+            crate::domain::Position::Child(a) => format!("{}（{}）", a.day_label(), a.label()),
         };
         out!("=== {} {} ===", crate::domain::format_date_ja(day), pos);
         if plan.pushes.is_empty() {

@@ -277,7 +277,7 @@ impl ServeLease {
 /// errors in one message naming the folder and the first problems.
 fn load_content(dir: &Path) -> anyhow::Result<ContentPack> {
     const SHOWN: usize = 3;
-    let report = content::check::check(dir);
+    let report = content::check::check(dir, false);
     if report.has_errors() {
         let errors: Vec<String> = report
             .diagnostics
@@ -328,21 +328,23 @@ pub fn line_client(settings: &Settings) -> anyhow::Result<LineClient> {
 pub fn service_info(pack: Option<&ContentPack>, settings: &Settings) -> ServiceInfo {
     let delivery_time = match settings.push_time {
         PushTime::At(t) => format!(
-            "毎朝{}時{}ごろ",
+            "朝{}時{}ごろ",
             t.format("%-H"),
             match t.format("%M").to_string().as_str() {
                 "00" => String::new(),
                 m => format!("{}分", m.trim_start_matches('0')),
             }
         ),
-        PushTime::Off => "毎朝".into(),
+        PushTime::Off => "朝".into(),
     };
     match pack {
         Some(p) => ServiceInfo {
             service_name: p.municipality.service_name.clone(),
             municipality: p.municipality.name.clone(),
             contact: p.municipality.contact.clone(),
+            grief_contact: p.municipality.grief_contact.clone(),
             delivery_time,
+            child_daily_until: p.first_child_daily_run_end(),
         },
         None => ServiceInfo {
             delivery_time,

@@ -57,6 +57,8 @@ pub struct Report {
     pub notices: NoticeCounts,
     /// Most message objects one registration can receive on one day, and where.
     pub busiest_day: Option<Busiest>,
+    /// `--strict`: every warning was counted as an error.
+    pub strict: bool,
 }
 
 /// Notice counts.
@@ -121,6 +123,7 @@ fn worst_position(track: Track) -> Position {
         Track::Child => Position::Child(ChildAge {
             days: 10_000,
             months: 400,
+            anniversary: true,
         }),
     }
 }
@@ -258,13 +261,14 @@ fn band(name: &str, days: &[i64], lo: i64, hi: i64, expected: i64) -> Band {
     }
 }
 
-/// Checks the pack in `dir`.
-pub fn check(dir: &Path) -> Report {
+/// Checks the pack in `dir`; `strict` makes every warning an error (`content check --strict`).
+pub fn check(dir: &Path, strict: bool) -> Report {
     let (pack, mut diags) = load_with_diagnostics(dir);
     let mut coverage = Vec::new();
     let mut notices = NoticeCounts::default();
     let mut busiest_day = None;
     if let Some(pack) = &pack {
+        super::lint::lint(dir, pack, &mut diags);
         for m in pack.pregnancy.values() {
             check_limits(pack, &m.body, Track::Pregnancy, &m.source, &mut diags);
         }
@@ -359,11 +363,17 @@ pub fn check(dir: &Path) -> Report {
             }
         }
     }
+    if strict {
+        for d in &mut diags {
+            d.error = true;
+        }
+    }
     Report {
         diagnostics: diags.iter().map(DiagnosticOut::from).collect(),
         coverage,
         notices,
         busiest_day,
+        strict,
     }
 }
 
@@ -414,10 +424,15 @@ pub fn to_text(r: &Report) -> String {
     }
     let errors = r.diagnostics.iter().filter(|d| d.level == "error").count();
     let warnings = r.diagnostics.len() - errors;
-    out.push_str(&if errors == 0 {
-        format!("ok: no errors, {warnings} warning(s)\n")
+    let strict = if r.strict {
+        " (--strict: warnings count as errors)"
     } else {
-        format!("{errors} error(s), {warnings} warning(s)\n")
+        ""
+    };
+    out.push_str(&if errors == 0 {
+        format!("ok: no errors, {warnings} warning(s){strict}\n")
+    } else {
+        format!("{errors} error(s), {warnings} warning(s){strict}\n")
     });
     out
 }

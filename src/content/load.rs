@@ -1,8 +1,8 @@
 //! Reading the pack from disk, collecting every problem with its file and line.
 
 use super::{
-    Body, ContentPack, DayKey, DayMessage, Municipality, Notice, NoticeWhen, Source, Template,
-    Track, pregnancy_key,
+    Body, ContentPack, DayKey, DayMessage, Disclaimer, Municipality, Notice, NoticeWhen, Source,
+    Template, Track, pregnancy_key,
 };
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -102,13 +102,24 @@ struct RawNotice {
 #[serde(deny_unknown_fields)]
 struct RawMunicipality {
     name: String,
+    municipal_office: String,
+    health_center: String,
     service_name: String,
     contact: String,
-    disclaimer: String,
+    grief_contact: Option<String>,
+    disclaimer: RawDisclaimer,
     footer: String,
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
+/// One disclaimer for everyone, or one per track.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDisclaimer {
+    One(String),
+    PerTrack { pregnancy: String, child: String },
+}
+
+pub(super) fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
         .iter()
         .filter(|b| **b == b'\n')
@@ -116,13 +127,13 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> Diagnostic {
+pub(super) fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> Diagnostic {
     let line = e.span().map(|s| line_of(text, s.start));
     let msg = e.message().trim().to_owned();
     Diagnostic::error(Some(file.to_owned()), line, msg)
 }
 
-fn track_of(name: &str) -> Option<Track> {
+pub(super) fn track_of(name: &str) -> Option<Track> {
     match name {
         "pregnancy" => Some(Track::Pregnancy),
         "child" => Some(Track::Child),
@@ -131,7 +142,7 @@ fn track_of(name: &str) -> Option<Track> {
 }
 
 /// Reads a track day: pregnancy `"W週D日"` or a gestational day; child a day count.
-fn track_day(track: Track, v: &toml::Value) -> Result<i64, String> {
+pub(super) fn track_day(track: Track, v: &toml::Value) -> Result<i64, String> {
     match (track, v) {
         (_, toml::Value::Integer(n)) if *n >= 0 && *n <= 20_000 => Ok(*n),
         (Track::Pregnancy, toml::Value::String(s)) => {
@@ -251,9 +262,20 @@ pub fn load_with_diagnostics(dir: &Path) -> (Option<ContentPack>, Vec<Diagnostic
                 }
                 Ok(footer) => Some(Municipality {
                     name: m.name,
+                    municipal_office: m.municipal_office,
+                    health_center: m.health_center,
                     service_name: m.service_name,
                     contact: m.contact,
-                    disclaimer: m.disclaimer,
+                    grief_contact: m.grief_contact.filter(|c| !c.trim().is_empty()),
+                    disclaimer: match m.disclaimer {
+                        RawDisclaimer::One(d) => Disclaimer {
+                            pregnancy: d.clone(),
+                            child: d,
+                        },
+                        RawDisclaimer::PerTrack { pregnancy, child } => {
+                            Disclaimer { pregnancy, child }
+                        }
+                    },
                     footer,
                 }),
             },
@@ -275,7 +297,11 @@ pub fn load_with_diagnostics(dir: &Path) -> (Option<ContentPack>, Vec<Diagnostic
     let mut birthdays: BTreeMap<u32, DayMessage> = BTreeMap::new();
     let mut notices: Vec<Notice> = Vec::new();
 
-    for path in files.iter().filter(|p| **p != muni_path) {
+    let style_path = dir.join(super::lint::STYLE_FILE);
+    for path in files
+        .iter()
+        .filter(|p| **p != muni_path && **p != style_path)
+    {
         let file = rel(path);
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,

@@ -2,6 +2,7 @@
 //! read from plain TOML files in `messages/` (see `messages/README.md`).
 
 pub mod check;
+pub mod lint;
 mod load;
 pub mod render;
 pub mod template;
@@ -125,14 +126,30 @@ pub struct Notice {
 pub struct Municipality {
     /// 「サンプル市」.
     pub name: String,
+    /// The town hall, as messages name it: 「サンプル市役所」, 「○○町役場」.
+    pub municipal_office: String,
+    /// The health centre, as messages name it.
+    pub health_center: String,
     /// The account's name.
     pub service_name: String,
     /// Where to ask.
     pub contact: String,
-    /// The general-information disclaimer.
-    pub disclaimer: String,
+    /// Where families who lost a pregnancy or a child can turn; never pushed to everyone.
+    pub grief_contact: Option<String>,
+    /// The general-information disclaimer, worded for each track's readers.
+    pub disclaimer: Disclaimer,
     /// Appended to every push.
     pub footer: Template,
+}
+
+/// The disclaimer, worded for who reads each track (parents, partners, grandparents; a baby or a
+/// 2-year-old).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disclaimer {
+    /// For pregnancy messages.
+    pub pregnancy: String,
+    /// For child messages.
+    pub child: String,
 }
 
 /// A loaded, valid content pack.
@@ -201,6 +218,16 @@ impl ContentPack {
     /// The last gestational day with a message: the pregnancy track ends after it.
     pub fn last_pregnancy_day(&self) -> i64 {
         self.pregnancy.keys().next_back().copied().unwrap_or(293)
+    }
+
+    /// The last day of the child track's first run of daily messages from day 0 (100 in the
+    /// standard cadence); 0 when day 0 has no message.
+    pub fn first_child_daily_run_end(&self) -> i64 {
+        let mut day = -1;
+        while self.child_days.contains_key(&(day + 1)) {
+            day += 1;
+        }
+        day.max(0)
     }
 
     /// The age whose birthday message ends the child track (3 for the standard programme).

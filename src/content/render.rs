@@ -17,19 +17,23 @@ pub fn vars(pack: &ContentPack, nickname: &str, position: Position) -> Vars {
     let m = &pack.municipality;
     set(&mut v, "nickname", nickname);
     set(&mut v, "municipality", &m.name);
+    set(&mut v, "municipal_office", &m.municipal_office);
+    set(&mut v, "health_center", &m.health_center);
     set(&mut v, "contact", &m.contact);
     set(&mut v, "service_name", &m.service_name);
-    set(&mut v, "disclaimer", &m.disclaimer);
     match position {
         Position::Pregnancy(p) => {
+            set(&mut v, "disclaimer", &m.disclaimer.pregnancy);
             set(&mut v, "week", p.week());
             set(&mut v, "weekday", p.day());
             set(&mut v, "gestational_day", p.gestational_day);
             set(&mut v, "days_to_due", p.days_to_due().max(0));
         }
         Position::Child(a) => {
+            set(&mut v, "disclaimer", &m.disclaimer.child);
             set(&mut v, "days_since_birth", a.days);
             set(&mut v, "age", a.label());
+            set(&mut v, "age_today", a.label_today());
             set(&mut v, "months", a.months);
             set(&mut v, "years", a.years());
         }

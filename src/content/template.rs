@@ -11,9 +11,12 @@ pub const PLACEHOLDERS: &[&str] = &[
     "days_to_due",
     "days_since_birth",
     "age",
+    "age_today",
     "months",
     "years",
     "municipality",
+    "municipal_office",
+    "health_center",
     "contact",
     "service_name",
     "disclaimer",
@@ -90,6 +93,20 @@ impl Template {
         index_of(name).is_some_and(|i| self.parts.contains(&Part::Var(i)))
     }
 
+    /// The template as an editor wrote it (placeholders as `{name}`, literal braces doubled).
+    pub fn source(&self) -> String {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Lit(s) => out.push_str(&s.replace('{', "{{").replace('}', "}}")),
+                Part::Var(i) => {
+                    let _ = write!(out, "{{{}}}", PLACEHOLDERS[*i]);
+                }
+            }
+        }
+        out
+    }
+
     /// Renders with the given values.
     pub fn render(&self, vars: &Vars) -> String {
         let mut out = String::new();
@@ -123,6 +140,10 @@ mod tests {
         assert!(!t.uses("age"), "a literal is not a placeholder");
         assert!(!Template::parse("{{age}}").unwrap().uses("age"));
         assert!(!t.uses("no-such-placeholder"));
+        assert_eq!(
+            t.source(),
+            "{nickname}さん、妊娠{week}週{weekday}日です {{literal}}"
+        );
     }
 
     #[test]

@@ -215,7 +215,7 @@ fn word(text: &str) -> Option<Word> {
             Word::Stop
         }
         "配信再開" | "再開" | "再開する" | "配信を再開" => Word::Resume,
-        "やめない" | "続ける" | "このまま" => Word::KeepGoing,
+        "停止しない" | "やめない" | "続ける" | "このまま" => Word::KeepGoing,
         _ => return None,
     };
     Some(w)
@@ -261,7 +261,8 @@ pub fn step(state: &State, input: &Input, ctx: &Context<'_>) -> Step {
         _ => None,
     };
     if typed == Some(Word::Cancel) && *state == State::ConfirmStop {
-        return step_to(State::Idle, vec![t.kept_going()]);
+        // 「やめる」 reads as "stop the messages" as much as "never mind": ask which.
+        return reask(state, &t, t.stop_hint());
     }
     if typed == Some(Word::Cancel) && *state != State::Idle {
         return step_to(State::Idle, vec![t.cancelled()]);
@@ -425,7 +426,7 @@ fn idle(input: &Input, typed: Option<Word>, ctx: &Context<'_>, t: &texts::Texts<
                 .iter()
                 .any(|r| r.status == RegistrationStatus::Active)
             {
-                step_to(State::ConfirmStop, vec![t.ask_stop()])
+                step_to(State::ConfirmStop, vec![t.ask_stop(None)])
             } else {
                 step_to(State::Idle, vec![t.nothing_to_stop()])
             }
@@ -521,7 +522,7 @@ fn reask(state: &State, t: &texts::Texts<'_>, problem: String) -> Step {
             );
         }
         State::Fix { .. } => t.ask_fix_with(problem),
-        State::ConfirmStop => t.ask_stop(),
+        State::ConfirmStop => t.ask_stop(problem),
     };
     step_to(state.clone(), vec![msg])
 }
@@ -551,7 +552,7 @@ impl Step {
 /// Why a nickname was refused, for texts.
 pub(crate) fn nickname_problem(e: &NicknameError) -> String {
     match e {
-        NicknameError::Empty => "お名前が空のようです。".into(),
+        NicknameError::Empty => "お名前がまだ入っていないようです。".into(),
         NicknameError::TooLong(n) => {
             format!(
                 "お名前は{}文字まででお願いします（いまは{n}文字です）。",

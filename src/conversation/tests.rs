@@ -9,7 +9,9 @@ fn info() -> ServiceInfo {
         service_name: "サンプル市 子育て応援LINE".into(),
         municipality: "サンプル市".into(),
         contact: "サンプル市 こども家庭センター".into(),
-        delivery_time: "毎朝9時ごろ".into(),
+        grief_contact: Some("サンプル市 保健師相談".into()),
+        delivery_time: "朝9時ごろ".into(),
+        child_daily_until: 100,
     }
 }
 
@@ -133,7 +135,12 @@ fn bad_input_gets_a_friendly_reask_and_keeps_the_state() {
             text("https://spam.example"),
             "URL",
         ),
-        ("nickname: empty", nick.clone(), text("   "), "空のよう"),
+        (
+            "nickname: empty",
+            nick.clone(),
+            text("   "),
+            "お名前がまだ入っていない",
+        ),
         ("nickname: two lines", nick.clone(), text("は\nな"), "改行"),
         (
             "nickname: sticker",
@@ -407,9 +414,32 @@ fn stop_and_resume_from_the_chat() {
         last.effect,
         Some(Effect::Stop(vec![RegistrationId::new(1)]))
     );
-    let (last, texts) = run(State::ConfirmStop, &[text("やめない")], &active);
+    for keep in ["停止しない", "やめない"] {
+        let (last, texts) = run(State::ConfirmStop, &[text(keep)], &active);
+        assert!(last.effect.is_none());
+        assert_eq!(last.state, State::Idle);
+        assert!(texts[0].contains("これからも"), "{keep}: {texts:?}");
+    }
+    // 「やめる」 could mean "stop the messages" or "never mind": neither is guessed.
+    let (last, texts) = run(State::ConfirmStop, &[text("やめる")], &active);
     assert!(last.effect.is_none());
-    assert!(texts[0].contains("これからも"));
+    assert_eq!(last.state, State::ConfirmStop, "asks again");
+    assert!(
+        texts[0].contains("「停止する」か「停止しない」"),
+        "{texts:?}"
+    );
+    assert!(!texts.iter().any(|t| t.contains("これからも")));
+    let labels = step(
+        &State::Idle,
+        &text("配信停止"),
+        &Context {
+            today: d(2026, 11, 21),
+            registrations: &active,
+            info: &info(),
+        },
+    )
+    .labels();
+    assert_eq!(labels, ["停止する", "停止しない"]);
 
     let stopped = vec![RegistrationSummary {
         status: RegistrationStatus::Stopped,
@@ -625,4 +655,151 @@ fn an_unblocked_registration_is_what_it_was_before_the_block() {
     );
     let never_blocked = summary(2, Stage::Pregnancy);
     assert_eq!(never_blocked.unblocked(), never_blocked);
+}
+
+#[test]
+fn the_completion_promises_only_the_cadence_the_content_keeps() {
+    let info = info();
+    let today = d(2026, 11, 21);
+    let t = texts::Texts { info: &info, today };
+    let text_of = |m: Message| m.preview_text().to_owned();
+    let pregnancy = text_of(t.completed(Stage::Pregnancy, "はなこ", d(2027, 3, 15), true));
+    assert!(
+        pregnancy.contains("これから毎日、朝9時ごろに"),
+        "{pregnancy}"
+    );
+    assert!(
+        pregnancy.contains("100日目までは毎日、そのあとは"),
+        "{pregnancy}"
+    );
+    let newborn = text_of(t.completed(Stage::Child, "はなこ", today, true));
+    assert!(newborn.contains("ご出産おめでとうございます"), "{newborn}");
+    assert!(
+        !newborn.contains("生まれて0日目") && !newborn.contains("生後0日"),
+        "{newborn}"
+    );
+    assert!(newborn.contains("100日目までは毎日"), "{newborn}");
+    let young = text_of(t.completed(Stage::Child, "はなこ", d(2026, 11, 9), true));
+    assert!(young.contains("今日で生まれて12日目です"), "{young}");
+    let toddler = text_of(t.completed(Stage::Child, "はなこ", d(2025, 6, 21), true));
+    assert!(toddler.contains("生まれて518日目（1歳5か月）"), "{toddler}");
+    assert!(
+        !toddler.contains("毎日") && !toddler.contains("毎朝"),
+        "{toddler}"
+    );
+    assert!(toddler.contains("数日〜2週間に1回ほど"), "{toddler}");
+    let greeting = text_of(t.greeting());
+    assert!(!greeting.contains("毎朝"), "{greeting}");
+    assert!(greeting.contains("100日までは毎日"), "{greeting}");
+}
+
+#[test]
+fn the_help_reply_gives_the_grief_contact_only_when_the_municipality_has_one() {
+    let regs = [summary(1, Stage::Child)];
+    let with = info();
+    let without = ServiceInfo {
+        grief_contact: None,
+        ..info()
+    };
+    let today = d(2026, 11, 21);
+    let help = |info: &ServiceInfo| {
+        texts::Texts { info, today }
+            .help(&regs)
+            .preview_text()
+            .to_owned()
+    };
+    assert!(help(&with).contains("流産・死産など"));
+    assert!(help(&with).contains("サンプル市 保健師相談"));
+    assert!(!help(&without).contains("流産"));
+}
+
+/// Every sentence the conversation can say, with sample values.
+fn every_text() -> Vec<(&'static str, String)> {
+    let info = info();
+    let today = d(2026, 11, 21);
+    let t = texts::Texts { info: &info, today };
+    let regs = [summary(1, Stage::Pregnancy), summary(2, Stage::Child)];
+    let m = |m: Message| m.preview_text().to_owned();
+    let mut out = vec![
+        ("greeting", m(t.greeting())),
+        ("invite", m(t.invite())),
+        ("add_intro", t.add_intro()),
+        ("ask_stage", m(t.ask_stage(None))),
+        ("stage_hint", t.stage_hint(false)),
+        ("stage_hint sticker", t.stage_hint(true)),
+        ("ask_nickname", m(t.ask_nickname(Stage::Pregnancy, None))),
+        ("non_text", t.non_text()),
+        ("ask_date", m(t.ask_date(Stage::Child, "はなこ", None))),
+        ("date_unreadable", t.date_unreadable()),
+        ("confirm", m(t.confirm(Stage::Child, "はなこ", today))),
+        ("confirm_hint", t.confirm_hint()),
+        ("ask_fix", m(t.ask_fix())),
+        ("fix_hint", t.fix_hint()),
+        ("cancelled", m(t.cancelled())),
+        ("nothing_to_cancel", m(t.nothing_to_cancel())),
+        ("too_many", m(t.too_many())),
+        ("welcome_back", m(t.welcome_back(&regs))),
+        ("list", m(t.list(&regs))),
+        ("help", m(t.help(&regs))),
+        ("ask_stop", m(t.ask_stop(None))),
+        ("stop_hint", t.stop_hint()),
+        ("stopped", m(t.stopped())),
+        ("kept_going", m(t.kept_going())),
+        ("nothing_to_stop", m(t.nothing_to_stop())),
+        ("resumed", m(t.resumed())),
+        ("nothing_to_resume", m(t.nothing_to_resume())),
+        ("thanks_for_stamp", m(t.thanks_for_stamp())),
+        ("slow_down", m(t.slow_down())),
+    ];
+    for (stage, date) in [
+        (Stage::Pregnancy, d(2027, 3, 15)),
+        (Stage::Pregnancy, d(2027, 8, 1)),
+        (Stage::Child, today),
+        (Stage::Child, d(2026, 11, 1)),
+        (Stage::Child, d(2025, 6, 21)),
+    ] {
+        out.push(("completed", m(t.completed(stage, "はなこ", date, true))));
+    }
+    for e in [
+        NicknameError::Empty,
+        NicknameError::TooLong(30),
+        NicknameError::Url,
+        NicknameError::ControlCharacters,
+    ] {
+        out.push(("nickname_error", t.nickname_error(&e)));
+    }
+    for stage in [Stage::Pregnancy, Stage::Child] {
+        for e in [
+            DateError::Unreadable,
+            DateError::NoSuchDate,
+            DateError::OutOfRange(DateKind::DueDate.range(today)),
+        ] {
+            out.push(("date_error", t.date_error(stage, &e)));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_conversation_follows_the_editors_style_guide() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("messages");
+    let style = crate::content::lint::Style::load(&dir)
+        .expect("messages/style.toml reads")
+        .expect("the sample pack has a style guide");
+    let texts = every_text();
+    assert!(texts.len() > 40);
+    let mut found = Vec::new();
+    for (name, text) in &texts {
+        for f in style.findings(text, None, 0, i64::MAX) {
+            found.push(format!("{name}: {}", f.message));
+        }
+        for claim in ["毎朝", "空のよう"] {
+            if text.contains(claim) {
+                found.push(format!("{name}: 「{claim}」"));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{found:#?}");
+    // The check can fail: a spelling the guide rejects is found in a sentence.
+    assert!(!style.findings("お疲れさまです", None, 0, 0).is_empty());
 }

@@ -17,8 +17,13 @@ pub struct ServiceInfo {
     pub municipality: String,
     /// Where to ask.
     pub contact: String,
-    /// 「毎朝9時ごろ」.
+    /// Where families who lost a pregnancy or a child can turn, if the municipality says.
+    pub grief_contact: Option<String>,
+    /// 「朝9時ごろ」.
     pub delivery_time: String,
+    /// The last day of the child track's first daily run (100 in the standard cadence): after
+    /// it, messages come every few days, then weekly, then every two weeks.
+    pub child_daily_until: i64,
 }
 
 impl Default for ServiceInfo {
@@ -27,7 +32,9 @@ impl Default for ServiceInfo {
             service_name: "子育て応援LINE".into(),
             municipality: "市".into(),
             contact: "お住まいの市区町村の子育て窓口".into(),
-            delivery_time: "毎朝".into(),
+            grief_contact: None,
+            delivery_time: "朝".into(),
+            child_daily_until: 100,
         }
     }
 }
@@ -44,14 +51,17 @@ fn cancel() -> Action {
 impl Texts<'_> {
     pub fn greeting(&self) -> Message {
         Message::text(format!(
-            "友だち追加ありがとうございます。{}です。\n\n妊娠中からお子さんの3歳の誕生日まで、毎朝そのときに合わせたメッセージと{}の子育て情報をお届けします。\n登録は1分ほどで終わります。",
-            self.info.service_name, self.info.municipality
+            "友だち追加ありがとうございます。{}です。\n\n妊娠中からお子さんの3歳の誕生日まで、そのときに合わせたメッセージと{}の子育て情報を、{}にお届けします（妊娠中と生まれてから{}日までは毎日、そのあとは成長に合わせて数日〜2週間に1回ほど）。\n登録は1分ほどで終わります。",
+            self.info.service_name,
+            self.info.municipality,
+            self.info.delivery_time,
+            self.info.child_daily_until
         ))
     }
 
     pub fn invite(&self) -> Message {
         Message::text(format!(
-            "メッセージありがとうございます。{}です。\nまずはかんたんな登録をお願いします。登録すると、毎朝メッセージが届くようになります。",
+            "メッセージありがとうございます。{}です。\nまずはかんたんな登録をお願いします。登録すると、妊娠週数やお子さんの成長に合わせたメッセージが届くようになります。",
             self.info.service_name
         ))
     }
@@ -219,21 +229,45 @@ impl Texts<'_> {
             }
             Stage::Child => {
                 let age = ChildAge::on(date, self.today);
-                format!(
-                    "{nickname}さん、お子さんは今日で生まれて{}日目（{}）です。",
-                    age.days,
-                    age.label()
-                )
+                match (age.days, age.months) {
+                    (0, _) => format!(
+                        "{nickname}さん、ご出産おめでとうございます。今日がお子さんの生まれた日ですね。"
+                    ),
+                    (_, 0) => format!("{nickname}さん、お子さんは今日で{}です。", age.day_label()),
+                    _ => format!(
+                        "{nickname}さん、お子さんは今日で{}（{}）です。",
+                        age.day_label(),
+                        age.label()
+                    ),
+                }
             }
         };
         let mut text = format!(
-            "登録が完了しました。\n{position}\n\nこれから{}、メッセージをお届けします。",
-            self.info.delivery_time
+            "登録が完了しました。\n{position}\n\n{}",
+            self.cadence(stage, date)
         );
         if first {
             text.push_str("\n\n登録内容を見るときは「登録内容」、ごきょうだいやふたごの登録は「追加登録」と送ってください。");
         }
         Message::text(text)
+    }
+
+    /// How often messages will come from now on, as the content's cadence has it: daily in
+    /// pregnancy and the first days after birth, then thinning out.
+    fn cadence(&self, stage: Stage, date: NaiveDate) -> String {
+        let time = &self.info.delivery_time;
+        let until = self.info.child_daily_until;
+        match stage {
+            Stage::Pregnancy => format!(
+                "これから毎日、{time}にメッセージをお届けします。お子さんが生まれてからも{until}日目までは毎日、そのあとは成長に合わせて数日〜2週間に1回ほどお届けします。"
+            ),
+            Stage::Child if ChildAge::on(date, self.today).days < until => format!(
+                "生まれてから{until}日目までは毎日、そのあとは成長に合わせて数日〜2週間に1回ほど、{time}にメッセージをお届けします。"
+            ),
+            Stage::Child => format!(
+                "これから、お子さんの成長に合わせて数日〜2週間に1回ほど、{time}にメッセージをお届けします。"
+            ),
+        }
     }
 
     pub fn cancelled(&self) -> Message {
@@ -260,7 +294,7 @@ impl Texts<'_> {
             .map(|r| r.nickname.as_str())
             .unwrap_or_default();
         let status = if regs.iter().any(|r| r.status == RegistrationStatus::Active) {
-            "登録はそのまま残っています。また毎朝メッセージをお届けしますね。"
+            "登録はそのまま残っています。また、メッセージをお届けしますね。"
         } else {
             "登録はそのまま残っています。"
         };
@@ -296,20 +330,35 @@ impl Texts<'_> {
             .first()
             .map(|r| r.nickname.as_str())
             .unwrap_or_default();
+        let grief = self
+            .info
+            .grief_contact
+            .as_deref()
+            .map(|c| {
+                format!("\n流産・死産など、つらい経験をされた方のご相談は、{c}でお受けしています。")
+            })
+            .unwrap_or_default();
         Message::text_with_quick_reply(
             format!(
-                "{name}さん、メッセージありがとうございます。\nこのアカウントでは{}、妊娠週数やお子さんの成長に合わせたメッセージと{}の子育て情報をお届けしています。\n\n・登録内容を見る：「登録内容」\n・ふたごやごきょうだいを追加：「追加登録」\n・配信を止める／再開する：「配信停止」／「配信再開」\n\nこのトークでは個別のご相談にお答えできません。ご相談やお問い合わせは、{}へどうぞ。",
-                self.info.delivery_time, self.info.municipality, self.info.contact
+                "{name}さん、メッセージありがとうございます。\nこのアカウントでは、妊娠週数やお子さんの成長に合わせたメッセージと{}の子育て情報を、{}にお届けしています。\n\n・登録内容を見る：「登録内容」\n・ふたごやごきょうだいを追加：「追加登録」\n・配信を止める／再開する：「配信停止」／「配信再開」\n\nこのトークでは個別のご相談にお答えできません。ご相談やお問い合わせは、{}へどうぞ。{grief}",
+                self.info.municipality, self.info.delivery_time, self.info.contact
             ),
             vec![Action::say("登録内容"), Action::say("追加登録")],
         )
     }
 
-    pub fn ask_stop(&self) -> Message {
+    pub fn ask_stop(&self, problem: Option<String>) -> Message {
+        let mut text = problem.map(|p| format!("{p}\n\n")).unwrap_or_default();
+        text.push_str("メッセージの配信を停止しますか？\n登録内容は残るので、「配信再開」と送ればいつでも再開できます。");
         Message::text_with_quick_reply(
-            "毎朝のメッセージの配信を停止しますか？\n登録内容は残るので、「配信再開」と送ればいつでも再開できます。",
-            vec![Action::say("停止する"), Action::say("やめない")],
+            text,
+            vec![Action::say("停止する"), Action::say("停止しない")],
         )
+    }
+
+    /// 「やめる」 could mean either answer here: ask which.
+    pub fn stop_hint(&self) -> String {
+        "「停止する」か「停止しない」のどちらかを選んでください。".into()
     }
 
     pub fn stopped(&self) -> Message {
@@ -329,7 +378,7 @@ impl Texts<'_> {
 
     pub fn resumed(&self) -> Message {
         Message::text(format!(
-            "配信を再開しました。また{}、メッセージをお届けします。",
+            "配信を再開しました。また{}に、メッセージをお届けします。",
             self.info.delivery_time
         ))
     }

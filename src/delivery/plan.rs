@@ -98,7 +98,7 @@ pub struct RegInfo {
 fn position_label(p: Position) -> String {
     match p {
         Position::Pregnancy(p) => p.label(),
-        Position::Child(a) => format!("生まれて{}日目", a.days),
+        Position::Child(a) => a.day_label(),
     }
 }
 

@@ -41,6 +41,8 @@ pub struct ChildAge {
     pub days: i64,
     /// Completed months since birth.
     pub months: u32,
+    /// Whether today completes a month (a monthly anniversary; the birthday itself is not one).
+    pub anniversary: bool,
 }
 
 impl ChildAge {
@@ -52,16 +54,17 @@ impl ChildAge {
             .max(0) as u32;
         // The calendar difference counts this month once its first day comes; it is completed
         // on the day birthday + that many months (chrono clamps: 31 Jan + 1 month is 28 Feb).
-        let months = if calendar > 0
-            && birthday
-                .checked_add_months(Months::new(calendar))
-                .is_none_or(|d| d > today)
-        {
+        let completes = birthday.checked_add_months(Months::new(calendar));
+        let months = if calendar > 0 && completes.is_none_or(|d| d > today) {
             calendar - 1
         } else {
             calendar
         };
-        Self { days, months }
+        Self {
+            days,
+            months,
+            anniversary: calendar > 0 && completes == Some(today),
+        }
     }
     /// Completed years.
     pub fn years(self) -> u32 {
@@ -74,6 +77,25 @@ impl ChildAge {
             (0, m) => format!("{m}か月"),
             (y, 0) => format!("{y}歳"),
             (y, m) => format!("{y}歳{m}か月"),
+        }
+    }
+
+    /// The age as news only on the day it is true: 「今日で1歳5か月」 on the monthly
+    /// anniversary, 「1歳5か月」 (a state) on any other day.
+    pub fn label_today(self) -> String {
+        if self.anniversary {
+            format!("今日で{}", self.label())
+        } else {
+            self.label()
+        }
+    }
+
+    /// Where the child is in days: 「生まれた日」 on the birthday, then 「生まれて3日目」.
+    pub fn day_label(self) -> String {
+        if self.days == 0 {
+            "生まれた日".into()
+        } else {
+            format!("生まれて{}日目", self.days)
         }
     }
 }
@@ -142,5 +164,44 @@ mod tests {
         let leap = d(2024, 2, 29);
         assert_eq!(ChildAge::on(leap, d(2025, 2, 28)).label(), "1歳");
         assert_eq!(ChildAge::on(leap, d(2025, 2, 28)).days, 365);
+    }
+
+    #[test]
+    fn the_age_is_news_only_on_its_monthly_anniversary() {
+        let b = d(2026, 1, 31);
+        let on = |y, m, day| ChildAge::on(b, d(y, m, day));
+        assert!(
+            !on(2026, 1, 31).anniversary,
+            "the day of birth is no anniversary"
+        );
+        assert_eq!(on(2026, 1, 31).label_today(), "生後0日");
+        assert_eq!(
+            on(2026, 2, 28).label_today(),
+            "今日で1か月",
+            "clamped to the month's end"
+        );
+        assert_eq!(on(2026, 3, 1).label_today(), "1か月");
+        assert_eq!(on(2026, 3, 30).label_today(), "1か月");
+        assert_eq!(on(2026, 3, 31).label_today(), "今日で2か月");
+        assert_eq!(on(2027, 1, 31).label_today(), "今日で1歳");
+        assert_eq!(on(2027, 2, 1).label_today(), "1歳");
+        assert_eq!(on(2027, 6, 30).label_today(), "今日で1歳5か月");
+        assert_eq!(on(2027, 7, 14).label_today(), "1歳5か月");
+        let leap = d(2024, 2, 29);
+        assert!(ChildAge::on(leap, d(2025, 2, 28)).anniversary);
+        assert!(!ChildAge::on(leap, d(2025, 3, 1)).anniversary);
+        assert!(ChildAge::on(leap, d(2024, 3, 29)).anniversary);
+        assert!(!ChildAge::on(d(2026, 12, 1), d(2026, 11, 21)).anniversary);
+    }
+
+    #[test]
+    fn the_day_of_birth_reads_naturally() {
+        let b = d(2026, 1, 31);
+        assert_eq!(ChildAge::on(b, b).day_label(), "生まれた日");
+        assert_eq!(ChildAge::on(b, d(2026, 2, 1)).day_label(), "生まれて1日目");
+        assert_eq!(
+            ChildAge::on(b, d(2026, 5, 11)).day_label(),
+            "生まれて100日目"
+        );
     }
 }

@@ -142,3 +142,342 @@ fn a_notice_id_used_twice_across_files_is_an_error_naming_both_places() {
     assert_eq!(dup["file"], "notices/b.toml");
     assert_eq!(dup["line"], 3);
 }
+
+/// A copy of the shipped pack, to break one rule at a time.
+fn shipped_copy() -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let target = to.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &target);
+            } else {
+                std::fs::copy(e.path(), target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("messages"),
+        dir.path(),
+    );
+    dir
+}
+
+/// One change to a copy of the pack.
+enum Break {
+    /// Adds a file.
+    Add(&'static str, String),
+    /// Replaces the first occurrence of a text in a file.
+    Edit(&'static str, &'static str, &'static str),
+    /// Replaces a text in every message and notice (removing a topic).
+    Everywhere(&'static str, &'static str),
+}
+
+fn child_message(day: i64, text: &str) -> String {
+    format!(
+        "track = \"child\"\n\n[[message]]\nday = {day}\ntext = \"\"\"\n{{nickname}}さん、こんにちは。\n{text}\"\"\"\n"
+    )
+}
+
+fn apply(dir: &Path, change: &Break) {
+    fn each(dir: &Path, f: &mut dyn FnMut(&Path)) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                each(&p, f);
+            } else {
+                f(&p);
+            }
+        }
+    }
+    match change {
+        Break::Add(file, body) => std::fs::write(dir.join(file), body).unwrap(),
+        Break::Edit(file, from, to) => {
+            let path = dir.join(file);
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(text.contains(from), "{file} holds {from:?}");
+            std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+        }
+        Break::Everywhere(from, to) => each(dir, &mut |p| {
+            if p.ends_with("style.toml") {
+                return;
+            }
+            let text = std::fs::read_to_string(p).unwrap();
+            std::fs::write(p, text.replace(from, to)).unwrap();
+        }),
+    }
+}
+
+#[test]
+fn the_shipped_pack_passes_strict() {
+    let out = yorisoi(&[
+        "content",
+        "check",
+        "--strict",
+        "--dir",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/messages"),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("ok: no errors, 0 warning(s)"), "{text}");
+}
+
+#[test]
+fn strict_fails_a_pack_that_brings_back_any_finding_of_the_review() {
+    use Break::*;
+    let cases: Vec<(&str, Vec<Break>, &str)> = vec![
+        (
+            "an age announced on a day that is not its anniversary",
+            vec![Add(
+                "child/zz.toml",
+                child_message(380, "今日で{age}です。"),
+            )],
+            "child/zz.toml:7: 「今日で{age}」 says the age changes today",
+        ),
+        (
+            "「{age}になりました」 two weeks late",
+            vec![Add(
+                "child/zz.toml",
+                child_message(380, "{age}になりましたね。"),
+            )],
+            "「{age}になりました」 says the age changes today",
+        ),
+        (
+            "a literal age announced on a day count",
+            vec![Add(
+                "child/zz.toml",
+                child_message(101, "今日で3か月ですね。"),
+            )],
+            "「今日で3か月」 says the age changes today",
+        ),
+        (
+            "「生まれて0日目」 on the birthday",
+            vec![Edit(
+                "child/days-000-030.toml",
+                "赤ちゃんのお誕生の日です",
+                "生まれて{days_since_birth}日目です",
+            )],
+            "child/days-000-030.toml:7: on the day of birth this reads 「生まれて0日目」",
+        ),
+        (
+            "MR no longer named at age 1",
+            vec![
+                Everywhere("麻しん風しん", "予防接種"),
+                Everywhere("MR", "予防接種"),
+            ],
+            "no child message or notice from day 365 to day 380 names any of 「麻しん風しん」「MR」",
+        ),
+        (
+            "BCG never named",
+            vec![Everywhere("BCG", "予防接種")],
+            "names any of 「BCG」",
+        ),
+        (
+            "日本脳炎 never named",
+            vec![Everywhere("日本脳炎", "予防接種")],
+            "names any of 「日本脳炎」",
+        ),
+        (
+            "SIDS never named",
+            vec![
+                Everywhere("乳幼児突然死症候群", "病気"),
+                Everywhere("SIDS", "病気"),
+            ],
+            "names any of 「乳幼児突然死症候群」「SIDS」",
+        ),
+        (
+            "sleeping in an adult bed normalised",
+            vec![Add(
+                "child/zz.toml",
+                child_message(101, "大人のベッドで一緒に寝るときは気をつけて。"),
+            )],
+            "child/zz.toml:7: 「大人のベッドで一緒に寝」: 乳幼児突然死症候群（SIDS）の予防",
+        ),
+        (
+            "folic acid without the supplement",
+            vec![
+                Everywhere("栄養補助食品", "食事"),
+                Everywhere("サプリメント", "食事"),
+            ],
+            "names any of 「サプリメント」「栄養補助食品」",
+        ),
+        (
+            "a milestone presumed",
+            vec![Add(
+                "child/zz.toml",
+                child_message(101, "首がすわり、寝返りをして、お座りをして。"),
+            )],
+            "「首がすわり、寝返りをして」: 発達には大きな幅があり",
+        ),
+        (
+            "a milestone day without its message",
+            vec![Edit("child/age-1.toml", "day = 500\n", "day = 501\n")],
+            "style.toml:13: milestone day 500 (生まれて500日目) has no message on the day",
+        ),
+        (
+            "1000日を越え",
+            vec![Add(
+                "child/zz.toml",
+                child_message(1001, "少し前に、1000日を越えました。"),
+            )],
+            "child/zz.toml:7: 「越え」 → 「超え」",
+        ),
+        (
+            "a daily promise",
+            vec![Edit(
+                "child/age-2.toml",
+                "大きな節目を迎えましたね。",
+                "大きな節目を迎えましたね。毎日のメッセージを読んでくださってありがとう。",
+            )],
+            "「毎日のメッセージ」: メッセージは生後100日を過ぎると",
+        ),
+        (
+            "the old disclaimer for everyone",
+            vec![Edit(
+                "municipality.toml",
+                "※お子さんの育ちにも",
+                "※赤ちゃんとママの状態は、お子さんの育ちにも",
+            )],
+            "municipality.toml:22: 「赤ちゃんとママ」: 父親、パートナー、祖父母",
+        ),
+        (
+            "赤ちゃん to the parents of a 2-year-old",
+            vec![Add(
+                "child/zz.toml",
+                child_message(1001, "赤ちゃんとお散歩に行きましょう。"),
+            )],
+            "「赤ちゃん」: 1歳を過ぎたら「お子さん」と呼びます",
+        ),
+        (
+            "a hard-coded 市",
+            vec![Add(
+                "child/zz.toml",
+                child_message(101, "市の「4か月児健診」があります。"),
+            )],
+            "child/zz.toml:7: 「市の」 names the municipality by hand (a 町, 村 or 区 uses this pack too) → 「{municipality}の」",
+        ),
+        (
+            "a hard-coded 市役所",
+            vec![Edit(
+                "notices/age-windows.toml",
+                "{municipal_office}の窓口へ",
+                "市役所の窓口へ",
+            )],
+            "「市役所」 names the municipality by hand",
+        ),
+        (
+            "the municipality's name by hand",
+            vec![Add(
+                "child/zz.toml",
+                child_message(101, "サンプル市の図書館へ。"),
+            )],
+            "→ 「{municipality}の」",
+        ),
+        (
+            "the health centre by hand",
+            vec![Add(
+                "child/zz.toml",
+                child_message(101, "保健センターで相談できます。"),
+            )],
+            "「保健センター」 is written by hand → 「{health_center}」",
+        ),
+        (
+            "the pregnancy notification urged at 4 weeks",
+            vec![
+                Edit(
+                    "notices/age-windows.toml",
+                    "from = \"8週0日\"",
+                    "from = \"4週0日\"",
+                ),
+                Edit(
+                    "notices/age-windows.toml",
+                    "届出の時期は、",
+                    "まだ届出をしていない方は、早めに。届出の時期は、",
+                ),
+            ],
+            "「届出をしていない方は、早めに」: 妊娠届は",
+        ),
+        (
+            "a routine checkup notice dropped",
+            vec![Everywhere("1歳6か月児健診", "健診")],
+            "names any of 「1歳6か月児健診」",
+        ),
+        (
+            "a spelling the guide rejects",
+            vec![Add(
+                "child/zz.toml",
+                child_message(
+                    101,
+                    "今日もお疲れさまです。だれにも分からないこともあります。",
+                ),
+            )],
+            "「お疲れさま」 → 「おつかれさま」",
+        ),
+        (
+            "a pregnancy placeholder in the child track",
+            vec![Add(
+                "child/zz.toml",
+                child_message(101, "妊娠{week}週のころを思い出します。"),
+            )],
+            "{week} is empty for child readers",
+        ),
+    ];
+    for (what, changes, expect) in cases {
+        let dir = shipped_copy();
+        for c in &changes {
+            apply(dir.path(), c);
+        }
+        let out = yorisoi(&[
+            "content",
+            "check",
+            "--strict",
+            "--dir",
+            dir.path().to_str().unwrap(),
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{what}: fails under --strict\n{text}"
+        );
+        assert!(
+            text.contains(expect),
+            "{what}: expected {expect:?} in\n{text}"
+        );
+    }
+}
+
+#[test]
+fn style_findings_are_warnings_unless_strict_and_a_bad_guide_is_an_error() {
+    let dir = shipped_copy();
+    apply(
+        dir.path(),
+        &Break::Add("child/zz.toml", child_message(101, "お疲れさまです。")),
+    );
+    let path = dir.path().to_str().unwrap();
+    let lenient = yorisoi(&["content", "check", "--dir", path]);
+    let text = String::from_utf8_lossy(&lenient.stdout);
+    assert!(lenient.status.success(), "{text}");
+    assert!(
+        text.contains("warning: child/zz.toml:7: 「お疲れさま」 → 「おつかれさま」"),
+        "{text}"
+    );
+    assert!(text.contains("ok: no errors, 1 warning(s)"), "{text}");
+
+    apply(
+        dir.path(),
+        &Break::Add(
+            "style.toml",
+            "[[avoid]]\nphrases = [\"x\"]\nreason = \"r\"\nfrom = 3\n".into(),
+        ),
+    );
+    let out = yorisoi(&["content", "check", "--dir", path]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("style.toml:1: `from` and `to` need a `track`"),
+        "{text}"
+    );
+}

@@ -1,0 +1,655 @@
+//! The wording rules of `content check`.
+//!
+//! Built in, because a message must be true on every day it is sent: an age is news only on
+//! its monthly anniversary, the birthday never reads 「生まれて0日目」, a placeholder belongs to
+//! the track it is used in, and the municipality is named by placeholder (a 町, 村 or 区 uses
+//! the pack too). From `messages/style.toml`, written by the content editors: preferred
+//! spellings, phrases to avoid (with the reason), words some tracks or ages must not carry,
+//! topics a window of days must cover, and the milestone days that must have their message.
+
+use super::load::{Diagnostic, line_of, toml_error, track_day, track_of};
+use super::{Body, ContentPack, DayKey, Template, Track};
+use regex::Regex;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+use toml::Spanned;
+
+/// The style guide's file name, at the top of the pack.
+pub const STYLE_FILE: &str = "style.toml";
+
+/// The last track day anything can be sent on.
+const END: i64 = i64::MAX;
+
+/// One text the pack can send, with where and when it goes.
+struct Piece {
+    /// `None`: readers of every track (the footer, a notice for everyone).
+    track: Option<Track>,
+    /// The track days it can be sent on (inclusive).
+    from: i64,
+    to: i64,
+    /// A birthday message: sent on the anniversary itself.
+    birthday: bool,
+    /// The municipality's own words (`municipality.toml`): they define the names.
+    municipal: bool,
+    file: PathBuf,
+    line: usize,
+    /// The text as written, placeholders included; Flex strings joined by new lines.
+    text: String,
+}
+
+impl Piece {
+    fn in_scope(&self, track: Option<Track>, from: i64, to: i64) -> bool {
+        let track_ok = match (track, self.track) {
+            (None, _) | (_, None) => true,
+            (Some(a), Some(b)) => a == b,
+        };
+        track_ok && self.from <= to && from <= self.to
+    }
+}
+
+fn source_text(body: &Body) -> String {
+    fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s.clone()),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+            _ => {}
+        }
+    }
+    match body {
+        Body::Text(t) => t.source(),
+        Body::Flex { alt_text, contents } => {
+            let mut out = vec![alt_text.source()];
+            strings(contents, &mut out);
+            out.join("\n")
+        }
+    }
+}
+
+fn pieces(pack: &ContentPack) -> Vec<Piece> {
+    let mut out = Vec::new();
+    let day_piece = |track, from, to, birthday, m: &super::DayMessage| Piece {
+        track: Some(track),
+        from,
+        to,
+        birthday,
+        municipal: false,
+        file: m.source.file.clone(),
+        line: m.source.line,
+        text: source_text(&m.body),
+    };
+    for (day, m) in &pack.pregnancy {
+        out.push(day_piece(Track::Pregnancy, *day, *day, false, m));
+    }
+    for (day, m) in &pack.child_days {
+        out.push(day_piece(Track::Child, *day, *day, false, m));
+    }
+    for (age, m) in &pack.birthdays {
+        let day = 365 * i64::from(*age);
+        out.push(day_piece(Track::Child, day, day + 1, true, m));
+    }
+    for n in &pack.notices {
+        let (from, to) = n.range.unwrap_or((0, END));
+        out.push(Piece {
+            track: n.track,
+            from,
+            to,
+            birthday: false,
+            municipal: false,
+            file: n.source.file.clone(),
+            line: n.source.line,
+            text: source_text(&n.body),
+        });
+    }
+    let m = &pack.municipality;
+    for (track, text) in [
+        (None, m.footer.source()),
+        (Some(Track::Pregnancy), m.disclaimer.pregnancy.clone()),
+        (Some(Track::Child), m.disclaimer.child.clone()),
+    ] {
+        out.push(Piece {
+            track,
+            from: 0,
+            to: END,
+            birthday: false,
+            municipal: true,
+            file: "municipality.toml".into(),
+            line: 1,
+            text,
+        });
+    }
+    out
+}
+
+/// The lines of the pack's files, read once, to point at the line a phrase is on.
+struct Lines {
+    dir: PathBuf,
+    files: HashMap<PathBuf, Vec<String>>,
+}
+
+impl Lines {
+    /// The first line at or after `from` that holds `phrase` (else `from`).
+    fn of(&mut self, file: &Path, from: usize, phrase: &str) -> usize {
+        let dir = &self.dir;
+        let lines = self.files.entry(file.to_owned()).or_insert_with(|| {
+            std::fs::read_to_string(dir.join(file))
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        });
+        let first = phrase.lines().next().unwrap_or(phrase);
+        lines
+            .iter()
+            .enumerate()
+            .skip(from.saturating_sub(1))
+            .find(|(_, l)| l.contains(first))
+            .map(|(i, _)| i + 1)
+            .unwrap_or(from)
+    }
+}
+
+/// Where `phrase` occurs in `text` outside every exception (「自分から」 is not 「分から」).
+fn find_outside(text: &str, phrase: &str, except: &[String]) -> bool {
+    text.match_indices(phrase).any(|(at, _)| {
+        !except.iter().any(|e| {
+            e.match_indices(phrase).any(|(k, _)| {
+                at >= k
+                    && text
+                        .get(at - k..)
+                        .is_some_and(|rest| rest.starts_with(e.as_str()))
+            })
+        })
+    })
+}
+
+const UNIT: &str = "(?:歳|か月|ヶ月|カ月|ヵ月)";
+const AGE_VARS: &str = r"\{(?:age|age_today)\}";
+
+/// Wording that says the age changes today (「になったら」, a condition, does not).
+static ANNIVERSARY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(
+        r"今日で(?:生後)?(?:{AGE_VARS}|(?:\{{(?:months|years)\}}|[0-9０-９]+){UNIT})|(?:{AGE_VARS}|(?:\{{(?:months|years)\}}|[0-9０-９]+){UNIT})(?:になりました|になったばかり|になったね|になった[。！!、]|を迎えました|を迎えたばかり|を迎えます)"
+    ))
+    .expect("a valid pattern")
+});
+
+const PREGNANCY_ONLY: &[&str] = &["week", "weekday", "gestational_day", "days_to_due"];
+const CHILD_ONLY: &[&str] = &["days_since_birth", "age", "age_today", "months", "years"];
+
+fn built_in(pack: &ContentPack, p: &Piece, lines: &mut Lines, diags: &mut Vec<Diagnostic>) {
+    let at = |lines: &mut Lines, phrase: &str| Some(lines.of(&p.file, p.line, phrase));
+    let child = p.track != Some(Track::Pregnancy);
+
+    if child && !p.birthday {
+        for m in ANNIVERSARY.find_iter(&p.text) {
+            let line = at(lines, m.as_str());
+            diags.push(Diagnostic::error(
+                Some(p.file.clone()),
+                line,
+                format!(
+                    "「{}」 says the age changes today, but this is sent on a day that is a monthly anniversary only for some children; write the age as a state (「{{age}}のこの頃は」) or use {{age_today}} (「今日で1歳5か月」 only on the day, otherwise 「1歳5か月」)",
+                    m.as_str()
+                ),
+            ));
+        }
+    }
+    if child && p.from == 0 && p.text.contains("{days_since_birth}日目") {
+        diags.push(Diagnostic::error(
+            Some(p.file.clone()),
+            at(lines, "{days_since_birth}日目"),
+            "on the day of birth this reads 「生まれて0日目」; word the birthday itself (「お誕生の日」) and start counting from day 1",
+        ));
+    }
+
+    if let Ok(t) = Template::parse(&p.text) {
+        let wrong: &[&str] = match p.track {
+            Some(Track::Pregnancy) => CHILD_ONLY,
+            Some(Track::Child) => PREGNANCY_ONLY,
+            None => &[],
+        };
+        let mut misplaced: Vec<&str> = wrong.iter().copied().filter(|v| t.uses(v)).collect();
+        if p.track.is_none() {
+            misplaced.extend(
+                PREGNANCY_ONLY
+                    .iter()
+                    .chain(CHILD_ONLY)
+                    .copied()
+                    .filter(|v| t.uses(v)),
+            );
+        }
+        for v in misplaced {
+            let phrase = format!("{{{v}}}");
+            diags.push(Diagnostic::error(
+                Some(p.file.clone()),
+                at(lines, &phrase),
+                format!(
+                    "{phrase} is empty for {} readers: it belongs to the other track",
+                    match p.track {
+                        Some(t) => t.as_str(),
+                        None => "some",
+                    }
+                ),
+            ));
+        }
+    }
+
+    let m = &pack.municipality;
+    let by_hand: [(&str, &str); 5] = [
+        ("市の", "{municipality}の"),
+        ("市役所", "{municipal_office}"),
+        ("市内", "{municipality}内"),
+        ("市から", "{municipality}から"),
+        ("市では", "{municipality}では"),
+    ];
+    let not_a_city = [
+        "都市の".to_owned(),
+        "都市では".to_owned(),
+        "都市から".to_owned(),
+    ];
+    let mut found = false;
+    for (phrase, instead) in by_hand {
+        if find_outside(&p.text, phrase, &not_a_city) {
+            found = true;
+            diags.push(Diagnostic::warning(
+                Some(p.file.clone()),
+                at(lines, phrase),
+                format!(
+                    "「{phrase}」 names the municipality by hand (a 町, 村 or 区 uses this pack too) → 「{instead}」"
+                ),
+            ));
+        }
+    }
+    for (value, instead) in [
+        (&m.name, "{municipality}"),
+        (&m.municipal_office, "{municipal_office}"),
+        (&m.health_center, "{health_center}"),
+    ] {
+        if !found && !p.municipal && !value.trim().is_empty() && p.text.contains(value.as_str()) {
+            diags.push(Diagnostic::warning(
+                Some(p.file.clone()),
+                at(lines, value),
+                format!("「{value}」 is written by hand → 「{instead}」 (from municipality.toml)"),
+            ));
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStyle {
+    #[serde(default)]
+    prefer: Vec<Spanned<RawPrefer>>,
+    #[serde(default)]
+    avoid: Vec<Spanned<RawAvoid>>,
+    #[serde(default)]
+    require: Vec<Spanned<RawRequire>>,
+    #[serde(default)]
+    milestones: Option<Spanned<Vec<i64>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrefer {
+    write: String,
+    not: Vec<String>,
+    #[serde(default)]
+    except: Vec<String>,
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAvoid {
+    #[serde(default)]
+    phrases: Vec<String>,
+    reason: String,
+    instead: Option<String>,
+    #[serde(default)]
+    except: Vec<String>,
+    track: Option<String>,
+    from: Option<toml::Value>,
+    to: Option<toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequire {
+    track: String,
+    from: toml::Value,
+    to: toml::Value,
+    any_of: Vec<String>,
+    reason: String,
+}
+
+/// A preferred spelling.
+#[derive(Debug, Clone)]
+pub struct Prefer {
+    /// Write this…
+    pub write: String,
+    /// …not these.
+    pub not: Vec<String>,
+    /// Longer words that contain a variant and are fine (「自分から」).
+    pub except: Vec<String>,
+    /// Why, if the editors said.
+    pub reason: Option<String>,
+}
+
+/// Phrases to avoid, anywhere or in part of a track.
+#[derive(Debug, Clone)]
+pub struct Avoid {
+    /// The phrases.
+    pub phrases: Vec<String>,
+    /// Why: shown with every finding.
+    pub reason: String,
+    /// What to write instead, if there is one wording.
+    pub instead: Option<String>,
+    /// Longer words that contain a phrase and are fine.
+    pub except: Vec<String>,
+    /// Only in this track (and days), if set.
+    pub track: Option<Track>,
+    /// Track days (inclusive).
+    pub from: i64,
+    /// Track days (inclusive).
+    pub to: i64,
+}
+
+/// A topic some message or notice in a window of days must name.
+#[derive(Debug, Clone)]
+struct Require {
+    track: Track,
+    from: i64,
+    to: i64,
+    any_of: Vec<String>,
+    reason: String,
+    line: usize,
+}
+
+/// The editors' style guide.
+#[derive(Debug, Clone, Default)]
+pub struct Style {
+    /// Preferred spellings.
+    pub prefer: Vec<Prefer>,
+    /// Phrases to avoid.
+    pub avoid: Vec<Avoid>,
+    require: Vec<Require>,
+    milestones: Vec<i64>,
+    milestones_line: usize,
+}
+
+/// A style finding in one text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The phrase found.
+    pub phrase: String,
+    /// What the guide says.
+    pub message: String,
+}
+
+impl Style {
+    /// Reads `style.toml` from the pack folder: `Ok(None)` when there is none.
+    pub fn load(dir: &Path) -> Result<Option<Self>, Vec<Diagnostic>> {
+        let path = dir.join(STYLE_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(vec![Diagnostic::error(
+                    Some(STYLE_FILE.into()),
+                    None,
+                    format!("cannot read: {e}"),
+                )]);
+            }
+        };
+        let raw: RawStyle = toml::from_str(&text)
+            .map_err(|e| vec![toml_error(Path::new(STYLE_FILE), &text, &e)])?;
+        let mut errors = Vec::new();
+        let line = |span: std::ops::Range<usize>| line_of(&text, span.start);
+        let mut err = |line: usize, msg: String| {
+            errors.push(Diagnostic::error(Some(STYLE_FILE.into()), Some(line), msg))
+        };
+        let mut style = Style::default();
+        for p in raw.prefer {
+            let l = line(p.span());
+            let p = p.into_inner();
+            if p.write.is_empty() || p.not.is_empty() || p.not.iter().any(String::is_empty) {
+                err(
+                    l,
+                    "a [[prefer]] needs `write` and a non-empty `not` list".into(),
+                );
+                continue;
+            }
+            style.prefer.push(Prefer {
+                write: p.write,
+                not: p.not,
+                except: p.except,
+                reason: p.reason,
+            });
+        }
+        for a in raw.avoid {
+            let l = line(a.span());
+            let a = a.into_inner();
+            if a.phrases.is_empty() || a.phrases.iter().any(String::is_empty) {
+                err(l, "an [[avoid]] needs a non-empty `phrases` list".into());
+                continue;
+            }
+            let (track, from, to) = match scope(a.track.as_deref(), a.from.as_ref(), a.to.as_ref())
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    err(l, e);
+                    continue;
+                }
+            };
+            style.avoid.push(Avoid {
+                phrases: a.phrases,
+                reason: a.reason,
+                instead: a.instead,
+                except: a.except,
+                track,
+                from,
+                to,
+            });
+        }
+        for r in raw.require {
+            let l = line(r.span());
+            let r = r.into_inner();
+            match scope(Some(&r.track), Some(&r.from), Some(&r.to)) {
+                Ok((Some(track), from, to)) if !r.any_of.is_empty() => {
+                    style.require.push(Require {
+                        track,
+                        from,
+                        to,
+                        any_of: r.any_of,
+                        reason: r.reason,
+                        line: l,
+                    })
+                }
+                Ok(_) => err(l, "a [[require]] needs a non-empty `any_of` list".into()),
+                Err(e) => err(l, e),
+            }
+        }
+        if let Some(m) = raw.milestones {
+            style.milestones_line = line(m.span());
+            style.milestones = m.into_inner();
+        }
+        if errors.is_empty() {
+            Ok(Some(style))
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// What the guide's spellings and phrases say about one text sent to `track` readers on
+    /// track days `from..=to` (`None`: the conversation's own words, outside any track).
+    pub fn findings(&self, text: &str, track: Option<Track>, from: i64, to: i64) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for p in &self.prefer {
+            for not in &p.not {
+                if find_outside(text, not, &p.except) {
+                    out.push(Finding {
+                        phrase: not.clone(),
+                        message: format!(
+                            "「{not}」 → 「{}」{}",
+                            p.write,
+                            p.reason
+                                .as_deref()
+                                .map(|r| format!(" ({r})"))
+                                .unwrap_or_default()
+                        ),
+                    });
+                }
+            }
+        }
+        for a in &self.avoid {
+            let applies = match (a.track, track) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(rule), Some(t)) => rule == t && from <= a.to && a.from <= to,
+            };
+            if !applies {
+                continue;
+            }
+            for phrase in &a.phrases {
+                if find_outside(text, phrase, &a.except) {
+                    out.push(Finding {
+                        phrase: phrase.clone(),
+                        message: format!(
+                            "「{phrase}」: {}{}",
+                            a.reason,
+                            a.instead
+                                .as_deref()
+                                .map(|i| format!(" → 「{i}」"))
+                                .unwrap_or_default()
+                        ),
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A rule's track and day range.
+fn scope(
+    track: Option<&str>,
+    from: Option<&toml::Value>,
+    to: Option<&toml::Value>,
+) -> Result<(Option<Track>, i64, i64), String> {
+    let Some(name) = track else {
+        return match (from, to) {
+            (None, None) => Ok((None, 0, END)),
+            _ => Err("`from` and `to` need a `track`".into()),
+        };
+    };
+    let track = track_of(name)
+        .ok_or_else(|| format!("unknown track `{name}` (use \"pregnancy\" or \"child\")"))?;
+    let from = from.map(|v| track_day(track, v)).transpose()?.unwrap_or(0);
+    let to = to.map(|v| track_day(track, v)).transpose()?.unwrap_or(END);
+    if from > to {
+        return Err(format!("`from` ({from}) is after `to` ({to})"));
+    }
+    Ok((Some(track), from, to))
+}
+
+fn day_name(track: Track, day: i64) -> String {
+    match track {
+        Track::Pregnancy => format!("{}週{}日", day / 7, day % 7),
+        Track::Child => format!("day {day}"),
+    }
+}
+
+/// Runs every wording rule over the pack in `dir`.
+pub fn lint(dir: &Path, pack: &ContentPack, diags: &mut Vec<Diagnostic>) {
+    let mut lines = Lines {
+        dir: dir.to_owned(),
+        files: HashMap::new(),
+    };
+    let mut pieces = pieces(pack);
+    for p in pieces.iter_mut().filter(|p| p.municipal) {
+        // Where this entry of municipality.toml starts, so findings point into it.
+        let start: String = p
+            .text
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(20)
+            .collect();
+        p.line = lines.of(&p.file, 1, &start);
+    }
+    for p in &pieces {
+        built_in(pack, p, &mut lines, diags);
+    }
+    let style = match Style::load(dir) {
+        Ok(Some(s)) => s,
+        Ok(None) => return,
+        Err(e) => {
+            diags.extend(e);
+            return;
+        }
+    };
+    for p in &pieces {
+        for f in style.findings(&p.text, p.track, p.from, p.to) {
+            let line = lines.of(&p.file, p.line, &f.phrase);
+            diags.push(Diagnostic::warning(
+                Some(p.file.clone()),
+                Some(line),
+                f.message,
+            ));
+        }
+    }
+    for r in &style.require {
+        let covered = pieces.iter().any(|p| {
+            p.in_scope(Some(r.track), r.from, r.to)
+                && !p.municipal
+                && r.any_of.iter().any(|w| p.text.contains(w.as_str()))
+        });
+        if !covered {
+            diags.push(Diagnostic::warning(
+                Some(STYLE_FILE.into()),
+                Some(r.line),
+                format!(
+                    "no {} message or notice from {} to {} names any of 「{}」: {}",
+                    r.track.as_str(),
+                    day_name(r.track, r.from),
+                    day_name(r.track, r.to),
+                    r.any_of.join("」「"),
+                    r.reason
+                ),
+            ));
+        }
+    }
+    for day in &style.milestones {
+        let message = pack.child_days.get(day).or_else(|| {
+            pack.birthdays
+                .iter()
+                .find(|(age, _)| {
+                    let d = 365 * i64::from(**age);
+                    *day == d || *day == d + 1
+                })
+                .map(|(_, m)| m)
+        });
+        let named = format!("{day}日");
+        match message {
+            None => diags.push(Diagnostic::warning(
+                Some(STYLE_FILE.into()),
+                Some(style.milestones_line),
+                format!("milestone day {day} (生まれて{day}日目) has no message on the day"),
+            )),
+            Some(m)
+                if !matches!(m.key, DayKey::Birthday(_))
+                    && !source_text(&m.body).contains(&named) =>
+            {
+                diags.push(Diagnostic::warning(
+                    Some(m.source.file.clone()),
+                    Some(m.source.line),
+                    format!("the milestone message on day {day} does not name 「{named}」"),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+}
