@@ -653,3 +653,281 @@ pub fn lint(dir: &Path, pack: &ContentPack, diags: &mut Vec<Diagnostic>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_age_is_news_only_in_words_that_say_today() {
+        for claim in [
+            "今日で{age}です",
+            "今日で{age_today}です",
+            "今日で生後{months}か月",
+            "{age}になりましたね",
+            "{age_today}になりました",
+            "{age}を迎えました",
+            "{years}歳になりました",
+            "今日で1歳5か月",
+            "今日で３か月",
+            "1歳5か月になったばかり",
+            "2か月になった。",
+            "4ヶ月を迎えます",
+        ] {
+            assert!(ANNIVERSARY.is_match(claim), "{claim}");
+        }
+        for state in [
+            "お子さんは{age_today}ですね",
+            "{age}のこの頃は",
+            "2か月になったら予防接種",
+            "今日で生まれて{days_since_birth}日目",
+            "1歳になる日に",
+            "3か月ごろ",
+        ] {
+            assert!(!ANNIVERSARY.is_match(state), "{state}");
+        }
+    }
+
+    #[test]
+    fn exceptions_cover_only_the_words_they_name() {
+        let except = ["自分から".to_owned(), "翌月分から".to_owned()];
+        assert!(!find_outside("自分から話す", "分から", &except));
+        assert!(!find_outside("翌月分から受け取れます", "分から", &except));
+        assert!(find_outside("よく分からない", "分から", &except));
+        assert!(find_outside("自分から。よく分からない", "分から", &except));
+        assert!(!find_outside("わからない", "分から", &except));
+        assert!(find_outside("分から", "分から", &[]));
+        // An exception whose text does not start where the phrase's does is no cover.
+        assert!(find_outside("分からない自分から", "分から", &except));
+    }
+
+    fn style(toml: &str) -> Style {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(STYLE_FILE), toml).unwrap();
+        Style::load(dir.path()).unwrap().unwrap()
+    }
+
+    #[test]
+    fn findings_name_the_wording_to_use_and_respect_the_scope() {
+        let s = style(
+            r#"
+[[prefer]]
+write = "おつかれさま"
+not = ["お疲れさま"]
+reason = "ひらがなで"
+
+[[avoid]]
+phrases = ["がんばってください"]
+reason = "追いつめない"
+instead = "無理をしないで"
+
+[[avoid]]
+track = "child"
+from = 365
+to = 730
+phrases = ["赤ちゃん"]
+reason = "1歳からは「お子さん」"
+"#,
+        );
+        let f = s.findings("お疲れさまです。がんばってください。", None, 0, 0);
+        assert_eq!(
+            f.iter().map(|f| f.message.as_str()).collect::<Vec<_>>(),
+            [
+                "「お疲れさま」 → 「おつかれさま」 (ひらがなで)",
+                "「がんばってください」: 追いつめない → 「無理をしないで」"
+            ]
+        );
+        assert_eq!(f[0].phrase, "お疲れさま");
+        let baby = |track, from, to| s.findings("赤ちゃん", track, from, to).len();
+        assert_eq!(baby(Some(Track::Child), 365, 365), 1, "the first day");
+        assert_eq!(baby(Some(Track::Child), 730, 800), 1, "the last day");
+        assert_eq!(baby(Some(Track::Child), 0, 364), 0, "before");
+        assert_eq!(baby(Some(Track::Child), 731, 900), 0, "after");
+        assert_eq!(baby(Some(Track::Pregnancy), 365, 365), 0, "other track");
+        assert_eq!(baby(None, 0, i64::MAX), 0, "the conversation is no track");
+        assert!(s.findings("おつかれさまです", None, 0, 0).is_empty());
+    }
+
+    #[test]
+    fn a_rule_that_cannot_work_is_an_error_on_its_line() {
+        let load = |toml: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join(STYLE_FILE), toml).unwrap();
+            Style::load(dir.path())
+                .err()
+                .map(|e| {
+                    e.iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .unwrap_or_default()
+        };
+        for (toml, expect) in [
+            (
+                "[[prefer]]\nwrite = \"a\"\nnot = []\n",
+                "style.toml:1: a [[prefer]] needs",
+            ),
+            ("[[prefer]]\nwrite = \"\"\nnot = [\"b\"]\n", "needs `write`"),
+            ("[[prefer]]\nwrite = \"a\"\nnot = [\"\"]\n", "needs `write`"),
+            (
+                "\n[[avoid]]\nphrases = []\nreason = \"r\"\n",
+                "style.toml:2: an [[avoid]] needs",
+            ),
+            (
+                "[[avoid]]\nphrases = [\"\"]\nreason = \"r\"\n",
+                "needs a non-empty",
+            ),
+            (
+                "[[avoid]]\nphrases = [\"x\"]\nreason = \"r\"\nto = 3\n",
+                "need a `track`",
+            ),
+            (
+                "[[avoid]]\nphrases = [\"x\"]\nreason = \"r\"\ntrack = \"baby\"\n",
+                "unknown track `baby`",
+            ),
+            (
+                "[[avoid]]\nphrases = [\"x\"]\nreason = \"r\"\ntrack = \"child\"\nfrom = 9\nto = 3\n",
+                "`from` (9) is after `to` (3)",
+            ),
+            (
+                "[[avoid]]\nphrases = [\"x\"]\nreason = \"r\"\ntrack = \"pregnancy\"\nfrom = \"4週9日\"\n",
+                "not a pregnancy day",
+            ),
+            (
+                "[[require]]\ntrack = \"child\"\nfrom = 1\nto = 2\nany_of = []\nreason = \"r\"\n",
+                "needs a non-empty `any_of`",
+            ),
+            ("[[prefer]]\nwrite = \"a\"\n", "style.toml:1"),
+            ("[[prefr]]\n", "unknown field"),
+        ] {
+            let got = load(toml);
+            assert!(got.contains(expect), "{toml:?}: {got}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            Style::load(dir.path()).unwrap().is_none(),
+            "no guide, no rules"
+        );
+        let s = style(
+            "[[avoid]]\nphrases = [\"x\"]\nreason = \"r\"\ntrack = \"pregnancy\"\nfrom = \"4週0日\"\nto = 50\n",
+        );
+        assert_eq!((s.avoid[0].from, s.avoid[0].to), (28, 50));
+        assert_eq!(s.avoid[0].track, Some(Track::Pregnancy));
+        let s = style("[[avoid]]\nphrases = [\"x\"]\nreason = \"r\"\ntrack = \"child\"\n");
+        assert_eq!((s.avoid[0].from, s.avoid[0].to), (0, END));
+    }
+
+    /// A small pack: the shipped municipality, the given files, and what `lint` says of it.
+    fn lint_pack(files: &[(&str, &str)]) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("messages/municipality.toml");
+        std::fs::copy(shipped, dir.path().join("municipality.toml")).unwrap();
+        for (name, body) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, body).unwrap();
+        }
+        let pack = ContentPack::load(dir.path()).expect("the pack loads");
+        let mut diags = Vec::new();
+        lint(dir.path(), &pack, &mut diags);
+        diags.iter().map(|d| d.to_string()).collect()
+    }
+
+    fn child(days: &[(&str, &str)]) -> String {
+        let mut out = "track = \"child\"\n".to_owned();
+        for (key, text) in days {
+            out.push_str(&format!(
+                "\n[[message]]\n{key}\ntext = \"\"\"\nこんにちは。\n{text}\"\"\"\n"
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn built_in_rules_point_at_the_line_and_spare_what_is_true() {
+        let found = lint_pack(&[(
+            "child/a.toml",
+            &child(&[
+                ("day = 0", "生まれて{days_since_birth}日目です。"),
+                ("day = 1", "生まれて{days_since_birth}日目。"),
+                ("day = 40", "今日で{age}です。"),
+                ("birthday = 1", "今日で{age}です。"),
+                ("day = 41", "妊娠{week}週のころ。"),
+                ("day = 42", "市の窓口と都市の公園。"),
+                ("day = 43", "サンプル市役所の窓口。"),
+                ("day = 44", "保健センターへ。{health_center}へ。"),
+            ]),
+        )]);
+        let expect = [
+            "error: child/a.toml:7: on the day of birth this reads 「生まれて0日目」",
+            "error: child/a.toml:19: 「今日で{age}」 says the age changes today",
+            "error: child/a.toml:31: {week} is empty for child readers",
+            "warning: child/a.toml:37: 「市の」 names the municipality by hand",
+            "warning: child/a.toml:43: 「市役所」 names the municipality by hand",
+            "warning: child/a.toml:49: 「保健センター」 is written by hand → 「{health_center}」",
+        ];
+        for e in expect {
+            assert!(found.iter().any(|f| f.starts_with(e)), "{e}\n{found:#?}");
+        }
+        assert_eq!(found.len(), expect.len(), "nothing else: {found:#?}");
+    }
+
+    #[test]
+    fn notices_and_the_municipality_are_held_to_the_same_rules() {
+        let found = lint_pack(&[
+            (
+                "notices/a.toml",
+                "[[notice]]\nid = \"a\"\ntrack = \"child\"\nfrom = 0\nto = 10\ntext = \"\"\"\n生まれて{days_since_birth}日目。\"\"\"\n\n[[notice]]\nid = \"b\"\ntrack = \"child\"\nfrom = 1\nto = 10\ntext = \"生まれて{days_since_birth}日目。\"\n\n[[notice]]\nid = \"c\"\ndate = \"04-01\"\ntext = \"{age}になりました。\"\n\n[[notice]]\nid = \"d\"\ntrack = \"pregnancy\"\nfrom = 30\nto = 40\ntext = \"今日で3か月。\"\n",
+            ),
+            (
+                "style.toml",
+                "[[avoid]]\nphrases = [\"一般的\"]\nreason = \"r\"\n\n[[require]]\ntrack = \"child\"\nfrom = 5\nto = 9\nany_of = [\"児童手当\"]\nreason = \"手当\"\n\n[[require]]\ntrack = \"child\"\nfrom = 0\nto = 0\nany_of = [\"日目\"]\nreason = \"r\"\n\n[[require]]\ntrack = \"pregnancy\"\nfrom = 0\nto = 400\nany_of = [\"お問い合わせ\"]\nreason = \"the footer is no message\"\n",
+            ),
+        ]);
+        let expect = [
+            "error: notices/a.toml:7: on the day of birth this reads",
+            "error: notices/a.toml:19: 「{age}になりました」 says the age changes today",
+            "error: notices/a.toml:19: {age} is empty for some readers",
+            "warning: municipality.toml:21: 「一般的」: r",
+            "warning: municipality.toml:22: 「一般的」: r",
+            "warning: style.toml:5: no child message or notice from day 5 to day 9 names any of 「児童手当」: 手当",
+            "warning: style.toml:19: no pregnancy message or notice from 0週0日 to 57週1日 names any of 「お問い合わせ」",
+        ];
+        for e in expect {
+            assert!(found.iter().any(|f| f.starts_with(e)), "{e}\n{found:#?}");
+        }
+        assert!(
+            !found.iter().any(|f| f.contains("「今日で3か月」")),
+            "a pregnancy notice is no child's age: {found:#?}"
+        );
+        assert!(
+            !found.iter().any(|f| f.contains("notices/a.toml:13")),
+            "notice b starts on day 1: {found:#?}"
+        );
+        assert_eq!(found.len(), expect.len(), "{found:#?}");
+    }
+
+    #[test]
+    fn milestones_need_their_own_message_naming_the_day() {
+        let found = lint_pack(&[
+            (
+                "child/a.toml",
+                &child(&[
+                    ("day = 100", "100日です。"),
+                    ("day = 200", "生まれて{days_since_birth}日目。"),
+                    ("birthday = 1", "1歳です。"),
+                ]),
+            ),
+            ("style.toml", "\nmilestones = [100, 200, 300, 365, 366]\n"),
+        ]);
+        assert_eq!(
+            found,
+            [
+                "warning: child/a.toml:9: the milestone message on day 200 does not name 「200日」",
+                "warning: style.toml:2: milestone day 300 (生まれて300日目) has no message on the day",
+            ],
+            "day 100 names itself; the birthday covers 365 and 366"
+        );
+    }
+}
