@@ -930,4 +930,84 @@ reason = "1歳からは「お子さん」"
             "day 100 names itself; the birthday covers 365 and 366"
         );
     }
+
+    #[test]
+    fn a_required_topic_counts_only_inside_its_track_and_window() {
+        let pack = child(&[
+            ("day = 10", "児童手当の申請を。"),
+            ("birthday = 2", "2歳児の歯科健診。"),
+        ]);
+        let rule = |track: &str, from: i64, to: i64, word: &str| {
+            format!(
+                "[[require]]\ntrack = \"{track}\"\nfrom = {from}\nto = {to}\nany_of = [\"{word}\"]\nreason = \"r\"\n"
+            )
+        };
+        let missing = |style: String| {
+            lint_pack(&[("child/a.toml", &pack), ("style.toml", &style)])
+                .iter()
+                .filter(|f| f.contains("names any of"))
+                .count()
+        };
+        assert_eq!(missing(rule("child", 10, 10, "児童手当")), 0, "on the day");
+        assert_eq!(
+            missing(rule("child", 0, 10, "児童手当")),
+            0,
+            "the window's end"
+        );
+        assert_eq!(
+            missing(rule("child", 10, 99, "児童手当")),
+            0,
+            "the window's start"
+        );
+        assert_eq!(missing(rule("child", 5, 9, "児童手当")), 1, "before");
+        assert_eq!(missing(rule("child", 11, 20, "児童手当")), 1, "after");
+        assert_eq!(
+            missing(rule("pregnancy", 0, 300, "児童手当")),
+            1,
+            "other track"
+        );
+        assert_eq!(missing(rule("child", 0, 300, "出生届")), 1, "another word");
+        assert_eq!(
+            missing(rule("child", 730, 730, "歯科健診")),
+            0,
+            "2nd birthday"
+        );
+        assert_eq!(
+            missing(rule("child", 731, 731, "歯科健診")),
+            0,
+            "or the day after"
+        );
+        assert_eq!(
+            missing(rule("child", 729, 729, "歯科健診")),
+            1,
+            "not the day before"
+        );
+        assert_eq!(missing(rule("child", 732, 900, "歯科健診")), 1, "nor later");
+    }
+
+    #[test]
+    fn flex_bubbles_are_read_to_their_last_string() {
+        let flex = r#"track = "child"
+
+[[message]]
+day = 50
+alt_text = "こんにちは"
+flex = '''
+{ "type": "bubble", "body": { "type": "box", "layout": "vertical", "contents": [
+  { "type": "text", "text": "はい" },
+  { "type": "text", "text": "お疲れさまです" } ] } }
+'''
+"#;
+        let found = lint_pack(&[
+            ("child/a.toml", flex),
+            (
+                "style.toml",
+                "[[prefer]]\nwrite = \"おつかれさま\"\nnot = [\"お疲れさま\"]\n",
+            ),
+        ]);
+        assert_eq!(
+            found,
+            ["warning: child/a.toml:9: 「お疲れさま」 → 「おつかれさま」"]
+        );
+    }
 }

@@ -232,7 +232,12 @@ fn step_to(state: State, replies: Vec<Message>) -> Step {
 /// The one note a reader gets on reaching the per-minute reply limit (then silence until the
 /// minute passes).
 pub fn slow_down(info: &ServiceInfo, today: chrono::NaiveDate) -> Message {
-    texts::Texts { info, today }.slow_down()
+    texts::Texts {
+        info,
+        today,
+        active: 0,
+    }
+    .slow_down()
 }
 
 /// Advances the conversation by one input.
@@ -240,6 +245,11 @@ pub fn step(state: &State, input: &Input, ctx: &Context<'_>) -> Step {
     let t = texts::Texts {
         info: ctx.info,
         today: ctx.today,
+        active: ctx
+            .registrations
+            .iter()
+            .filter(|r| r.status == RegistrationStatus::Active)
+            .count(),
     };
     if let Input::Follow { unblocked } = input {
         return on_follow(*unblocked, ctx, &t);
@@ -331,7 +341,8 @@ pub fn step(state: &State, input: &Input, ctx: &Context<'_>) -> Step {
                     &[RegistrationStatus::Active],
                 ))),
             },
-            Some(Word::KeepGoing) => step_to(State::Idle, vec![t.kept_going()]),
+            // 「いいえ」 (a fix anywhere else) answers the question: keep the messages.
+            Some(Word::KeepGoing) | Some(Word::Fix) => step_to(State::Idle, vec![t.kept_going()]),
             _ => idle(input, typed, ctx, &t),
         },
         State::Fix {
@@ -428,7 +439,7 @@ fn idle(input: &Input, typed: Option<Word>, ctx: &Context<'_>, t: &texts::Texts<
             {
                 step_to(State::ConfirmStop, vec![t.ask_stop(None)])
             } else {
-                step_to(State::Idle, vec![t.nothing_to_stop()])
+                step_to(State::Idle, vec![t.nothing_to_stop(ctx.registrations)])
             }
         }
         Some(Word::Resume) => {

@@ -414,7 +414,7 @@ fn stop_and_resume_from_the_chat() {
         last.effect,
         Some(Effect::Stop(vec![RegistrationId::new(1)]))
     );
-    for keep in ["停止しない", "やめない"] {
+    for keep in ["停止しない", "やめない", "いいえ"] {
         let (last, texts) = run(State::ConfirmStop, &[text(keep)], &active);
         assert!(last.effect.is_none());
         assert_eq!(last.state, State::Idle);
@@ -661,7 +661,11 @@ fn an_unblocked_registration_is_what_it_was_before_the_block() {
 fn the_completion_promises_only_the_cadence_the_content_keeps() {
     let info = info();
     let today = d(2026, 11, 21);
-    let t = texts::Texts { info: &info, today };
+    let t = texts::Texts {
+        info: &info,
+        today,
+        active: 1,
+    };
     let text_of = |m: Message| m.preview_text().to_owned();
     let pregnancy = text_of(t.completed(Stage::Pregnancy, "はなこ", d(2027, 3, 15), true));
     assert!(
@@ -703,10 +707,14 @@ fn the_help_reply_gives_the_grief_contact_only_when_the_municipality_has_one() {
     };
     let today = d(2026, 11, 21);
     let help = |info: &ServiceInfo| {
-        texts::Texts { info, today }
-            .help(&regs)
-            .preview_text()
-            .to_owned()
+        texts::Texts {
+            info,
+            today,
+            active: 1,
+        }
+        .help(&regs)
+        .preview_text()
+        .to_owned()
     };
     assert!(help(&with).contains("流産・死産など"));
     assert!(help(&with).contains("サンプル市 保健師相談"));
@@ -717,7 +725,11 @@ fn the_help_reply_gives_the_grief_contact_only_when_the_municipality_has_one() {
 fn every_text() -> Vec<(&'static str, String)> {
     let info = info();
     let today = d(2026, 11, 21);
-    let t = texts::Texts { info: &info, today };
+    let t = texts::Texts {
+        info: &info,
+        today,
+        active: 1,
+    };
     let regs = [summary(1, Stage::Pregnancy), summary(2, Stage::Child)];
     let m = |m: Message| m.preview_text().to_owned();
     let mut out = vec![
@@ -745,7 +757,7 @@ fn every_text() -> Vec<(&'static str, String)> {
         ("stop_hint", t.stop_hint()),
         ("stopped", m(t.stopped())),
         ("kept_going", m(t.kept_going())),
-        ("nothing_to_stop", m(t.nothing_to_stop())),
+        ("nothing_to_stop", m(t.nothing_to_stop(&regs))),
         ("resumed", m(t.resumed())),
         ("nothing_to_resume", m(t.nothing_to_resume())),
         ("thanks_for_stamp", m(t.thanks_for_stamp())),
@@ -802,4 +814,33 @@ fn the_conversation_follows_the_editors_style_guide() {
     assert!(found.is_empty(), "{found:#?}");
     // The check can fail: a spelling the guide rejects is found in a sentence.
     assert!(!style.findings("お疲れさまです", None, 0, 0).is_empty());
+}
+
+#[test]
+fn a_stop_says_it_covers_every_registration_and_a_finished_one_is_not_offered_a_resume() {
+    let two = [summary(1, Stage::Child), summary(2, Stage::Child)];
+    let (last, texts) = run(State::Idle, &[text("配信停止")], &two);
+    assert_eq!(last.state, State::ConfirmStop);
+    assert!(texts[0].contains("2人分すべて"), "{texts:?}");
+    let (_, texts) = run(State::Idle, &[text("配信停止")], &two[..1]);
+    assert!(!texts[0].contains("すべて"), "{texts:?}");
+    let (_, texts) = run(State::ConfirmStop, &[text("やめる")], &two);
+    assert!(
+        texts[0].contains("2人分すべて"),
+        "the re-ask too: {texts:?}"
+    );
+
+    let completed = [RegistrationSummary {
+        status: RegistrationStatus::Completed,
+        ..summary(1, Stage::Child)
+    }];
+    let (last, texts) = run(State::Idle, &[text("配信停止")], &completed);
+    assert_eq!(last.state, State::Idle);
+    assert_eq!(texts, ["いま配信中の登録はありません。"]);
+    let stopped = [RegistrationSummary {
+        status: RegistrationStatus::Stopped,
+        ..summary(1, Stage::Child)
+    }];
+    let (_, texts) = run(State::Idle, &[text("配信停止")], &stopped);
+    assert!(texts[0].contains("「配信再開」"), "{texts:?}");
 }

@@ -30,7 +30,7 @@ impl Default for ServiceInfo {
     fn default() -> Self {
         Self {
             service_name: "子育て応援LINE".into(),
-            municipality: "市".into(),
+            municipality: "お住まいの市区町村".into(),
             contact: "お住まいの市区町村の子育て窓口".into(),
             grief_contact: None,
             delivery_time: "朝".into(),
@@ -42,6 +42,8 @@ impl Default for ServiceInfo {
 pub(super) struct Texts<'a> {
     pub info: &'a ServiceInfo,
     pub today: NaiveDate,
+    /// The reader's registrations receiving messages now: a stop covers them all.
+    pub active: usize,
 }
 
 fn cancel() -> Action {
@@ -349,7 +351,14 @@ impl Texts<'_> {
 
     pub fn ask_stop(&self, problem: Option<String>) -> Message {
         let mut text = problem.map(|p| format!("{p}\n\n")).unwrap_or_default();
-        text.push_str("メッセージの配信を停止しますか？\n登録内容は残るので、「配信再開」と送ればいつでも再開できます。");
+        if self.active > 1 {
+            text.push_str(&format!(
+                "登録している{}人分すべての、メッセージの配信を停止しますか？\n登録内容は残るので、「配信再開」と送ればいつでも再開できます。",
+                self.active
+            ));
+        } else {
+            text.push_str("メッセージの配信を停止しますか？\n登録内容は残るので、「配信再開」と送ればいつでも再開できます。");
+        }
         Message::text_with_quick_reply(
             text,
             vec![Action::say("停止する"), Action::say("停止しない")],
@@ -372,8 +381,14 @@ impl Texts<'_> {
         Message::text("わかりました。これからもメッセージをお届けしますね。")
     }
 
-    pub fn nothing_to_stop(&self) -> Message {
-        Message::text("いま配信中の登録はありません。再開するときは「配信再開」と送ってください。")
+    pub fn nothing_to_stop(&self, regs: &[RegistrationSummary]) -> Message {
+        if regs.iter().any(|r| r.status == RegistrationStatus::Stopped) {
+            Message::text(
+                "いま配信中の登録はありません。再開するときは「配信再開」と送ってください。",
+            )
+        } else {
+            Message::text("いま配信中の登録はありません。")
+        }
     }
 
     pub fn resumed(&self) -> Message {

@@ -362,8 +362,8 @@ fn strict_fails_a_pack_that_brings_back_any_finding_of_the_review() {
             "a hard-coded 市役所",
             vec![Edit(
                 "notices/age-windows.toml",
-                "{municipal_office}の窓口へ",
-                "市役所の窓口へ",
+                "{municipal_office}のほか",
+                "市役所のほか",
             )],
             "「市役所」 names the municipality by hand",
         ),
