@@ -365,6 +365,7 @@ fn preview(args: PreviewArgs) -> anyhow::Result<ExitCode> {
         let position = crate::schedule::position(&reg, day);
         let pos = match position {
             crate::domain::Position::Pregnancy(p) => p.label(),
+            crate::domain::Position::Child(a) if a.months == 0 => a.day_label(),
             crate::domain::Position::Child(a) => format!("{}（{}）", a.day_label(), a.label()),
         };
         out!("=== {} {} ===", crate::domain::format_date_ja(day), pos);

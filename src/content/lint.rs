@@ -809,6 +809,13 @@ reason = "1歳からは「お子さん」"
             Style::load(dir.path()).unwrap().is_none(),
             "no guide, no rules"
         );
+        std::fs::create_dir(dir.path().join(STYLE_FILE)).unwrap();
+        let unreadable = Style::load(dir.path()).expect_err("a guide that cannot be read");
+        assert!(
+            unreadable[0]
+                .to_string()
+                .starts_with("error: style.toml: cannot read")
+        );
         let s = style(
             "[[avoid]]\nphrases = [\"x\"]\nreason = \"r\"\ntrack = \"pregnancy\"\nfrom = \"4週0日\"\nto = 50\n",
         );
