@@ -266,6 +266,7 @@ fn built_in(pack: &ContentPack, p: &Piece, lines: &mut Lines, diags: &mut Vec<Di
         (&m.name, "{municipality}"),
         (&m.municipal_office, "{municipal_office}"),
         (&m.health_center, "{health_center}"),
+        (&m.family_center, "{family_center}"),
     ] {
         if !found && !p.municipal && !value.trim().is_empty() && p.text.contains(value.as_str()) {
             diags.push(Diagnostic::warning(
@@ -896,8 +897,8 @@ reason = "1歳からは「お子さん」"
             "error: notices/a.toml:7: on the day of birth this reads",
             "error: notices/a.toml:19: 「{age}になりました」 says the age changes today",
             "error: notices/a.toml:19: {age} is empty for some readers",
-            "warning: municipality.toml:21: 「一般的」: r",
             "warning: municipality.toml:22: 「一般的」: r",
+            "warning: municipality.toml:23: 「一般的」: r",
             "warning: style.toml:5: no child message or notice from day 5 to day 9 names any of 「児童手当」: 手当",
             "warning: style.toml:19: no pregnancy message or notice from 0週0日 to 57週1日 names any of 「お問い合わせ」",
         ];

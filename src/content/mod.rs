@@ -130,6 +130,8 @@ pub struct Municipality {
     pub municipal_office: String,
     /// The health centre, as messages name it.
     pub health_center: String,
+    /// The こども家庭センター (or what the municipality calls it), as messages name it.
+    pub family_center: String,
     /// The account's name.
     pub service_name: String,
     /// Where to ask.

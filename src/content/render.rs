@@ -19,6 +19,7 @@ pub fn vars(pack: &ContentPack, nickname: &str, position: Position) -> Vars {
     set(&mut v, "municipality", &m.name);
     set(&mut v, "municipal_office", &m.municipal_office);
     set(&mut v, "health_center", &m.health_center);
+    set(&mut v, "family_center", &m.family_center);
     set(&mut v, "contact", &m.contact);
     set(&mut v, "service_name", &m.service_name);
     match position {

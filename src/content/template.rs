@@ -17,6 +17,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "municipality",
     "municipal_office",
     "health_center",
+    "family_center",
     "contact",
     "service_name",
     "disclaimer",

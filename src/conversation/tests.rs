@@ -801,8 +801,14 @@ fn the_conversation_follows_the_editors_style_guide() {
     let texts = every_text();
     assert!(texts.len() > 40);
     let mut found = Vec::new();
+    let info = info();
     for (name, text) in &texts {
-        for f in style.findings(text, None, 0, i64::MAX) {
+        // The municipality's own names are its definitions, not the conversation's words.
+        let mut text = text.replace(&info.contact, "〔contact〕");
+        if let Some(grief) = &info.grief_contact {
+            text = text.replace(grief, "〔grief_contact〕");
+        }
+        for f in style.findings(&text, None, 0, i64::MAX) {
             found.push(format!("{name}: {}", f.message));
         }
         for claim in ["毎朝", "空のよう"] {
