@@ -925,15 +925,20 @@ reason = "1歳からは「お子さん」"
                     ("day = 100", "100日です。"),
                     ("day = 200", "生まれて{days_since_birth}日目。"),
                     ("birthday = 1", "1歳です。"),
+                    ("birthday = 2", "2歳です。"),
                 ]),
             ),
-            ("style.toml", "\nmilestones = [100, 200, 300, 365, 366]\n"),
+            (
+                "style.toml",
+                "\nmilestones = [100, 200, 300, 365, 366, 730, 731, 732]\n",
+            ),
         ]);
         assert_eq!(
             found,
             [
                 "warning: child/a.toml:9: the milestone message on day 200 does not name 「200日」",
                 "warning: style.toml:2: milestone day 300 (生まれて300日目) has no message on the day",
+                "warning: style.toml:2: milestone day 732 (生まれて732日目) has no message on the day",
             ],
             "day 100 names itself; the birthday covers 365 and 366"
         );
