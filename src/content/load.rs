@@ -108,16 +108,41 @@ struct RawMunicipality {
     service_name: String,
     contact: String,
     grief_contact: Option<String>,
-    disclaimer: RawDisclaimer,
+    disclaimer: toml::Value,
     footer: String,
 }
 
-/// One disclaimer for everyone, or one per track.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawDisclaimer {
-    One(String),
-    PerTrack { pregnancy: String, child: String },
+/// One disclaimer for everyone (a string), or one per track (`[disclaimer]` with `pregnancy`
+/// and `child`).
+fn disclaimer(v: toml::Value) -> Result<Disclaimer, String> {
+    match v {
+        toml::Value::String(d) => Ok(Disclaimer {
+            pregnancy: d.clone(),
+            child: d,
+        }),
+        toml::Value::Table(mut t) => {
+            let mut take = |k: &str| match t.remove(k) {
+                Some(toml::Value::String(s)) => Ok(s),
+                Some(_) => Err(format!("disclaimer.{k} must be text")),
+                None => Err(format!(
+                    "[disclaimer] needs `{k}` (a disclaimer for each track: pregnancy and child)"
+                )),
+            };
+            let d = Disclaimer {
+                pregnancy: take("pregnancy")?,
+                child: take("child")?,
+            };
+            match t.keys().next() {
+                Some(k) => Err(format!(
+                    "[disclaimer] has an unknown key `{k}` (use pregnancy and child)"
+                )),
+                None => Ok(d),
+            }
+        }
+        _ => {
+            Err("disclaimer must be text, or a [disclaimer] table with pregnancy and child".into())
+        }
+    }
 }
 
 pub(super) fn line_of(text: &str, offset: usize) -> usize {
@@ -252,16 +277,15 @@ pub fn load_with_diagnostics(dir: &Path) -> (Option<ContentPack>, Vec<Diagnostic
                 diags.push(toml_error(&rel(&muni_path), &text, &e));
                 None
             }
-            Ok(m) => match Template::parse(m.footer.trim_matches('\n')) {
+            Ok(m) => match Template::parse(m.footer.trim_matches('\n'))
+                .map_err(|e| format!("footer: {e}"))
+                .and_then(|footer| disclaimer(m.disclaimer.clone()).map(|d| (footer, d)))
+            {
                 Err(e) => {
-                    diags.push(Diagnostic::error(
-                        Some(rel(&muni_path)),
-                        None,
-                        format!("footer: {e}"),
-                    ));
+                    diags.push(Diagnostic::error(Some(rel(&muni_path)), None, e));
                     None
                 }
-                Ok(footer) => Some(Municipality {
+                Ok((footer, disclaimer)) => Some(Municipality {
                     name: m.name,
                     municipal_office: m.municipal_office,
                     health_center: m.health_center,
@@ -269,15 +293,7 @@ pub fn load_with_diagnostics(dir: &Path) -> (Option<ContentPack>, Vec<Diagnostic
                     service_name: m.service_name,
                     contact: m.contact,
                     grief_contact: m.grief_contact.filter(|c| !c.trim().is_empty()),
-                    disclaimer: match m.disclaimer {
-                        RawDisclaimer::One(d) => Disclaimer {
-                            pregnancy: d.clone(),
-                            child: d,
-                        },
-                        RawDisclaimer::PerTrack { pregnancy, child } => {
-                            Disclaimer { pregnancy, child }
-                        }
-                    },
+                    disclaimer,
                     footer,
                 }),
             },

@@ -68,6 +68,39 @@ fn problems_are_reported_with_file_and_line() {
         ("a duplicate notice id", "notices/a.toml", "[[notice]]\nid = \"x\"\ndate = \"04-01\"\ntext = \"a\"\n[[notice]]\nid = \"x\"\ndate = \"05-01\"\ntext = \"b\"\n".into(), "already used"),
         ("an unknown field", "child/a.toml", "track = \"child\"\n[[message]]\nday = 3\ntxet = \"a\"\n".into(), "unknown field"),
     ];
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/messages/municipality.toml"
+    ))
+    .unwrap();
+    let without = |line_start: &str| {
+        shipped
+            .lines()
+            .filter(|l| !l.starts_with(line_start))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut cases = cases;
+    cases.extend([
+        (
+            "a disclaimer missing a track",
+            "municipality.toml",
+            without("child = "),
+            "municipality.toml: [disclaimer] needs `child`",
+        ),
+        (
+            "a disclaimer with an unknown track",
+            "municipality.toml",
+            shipped.replace("[disclaimer]", "[disclaimer]\nbaby = \"x\""),
+            "[disclaimer] has an unknown key `baby`",
+        ),
+        (
+            "no town hall",
+            "municipality.toml",
+            without("municipal_office"),
+            "missing field `municipal_office`",
+        ),
+    ]);
     for (what, file, body, expect) in cases {
         let dir = pack_with(file, &body);
         let out = yorisoi(&["content", "check", "--dir", dir.path().to_str().unwrap()]);
