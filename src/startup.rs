@@ -345,6 +345,7 @@ pub fn service_info(pack: Option<&ContentPack>, settings: &Settings) -> ServiceI
             grief_contact: p.municipality.grief_contact.clone(),
             delivery_time,
             child_daily_until: p.first_child_daily_run_end(),
+            last_pregnancy_day: p.last_pregnancy_day(),
         },
         None => ServiceInfo {
             delivery_time,

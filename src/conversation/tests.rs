@@ -12,6 +12,7 @@ fn info() -> ServiceInfo {
         grief_contact: Some("サンプル市 保健師相談".into()),
         delivery_time: "朝9時ごろ".into(),
         child_daily_until: 100,
+        last_pregnancy_day: 293,
     }
 }
 
@@ -669,13 +670,14 @@ fn the_completion_promises_only_the_cadence_the_content_keeps() {
     let text_of = |m: Message| m.preview_text().to_owned();
     let pregnancy = text_of(t.completed(Stage::Pregnancy, "はなこ", d(2027, 3, 15), true));
     assert!(
-        pregnancy.contains("これから毎日、朝9時ごろに"),
+        pregnancy.contains("これから毎日（妊娠41週6日まで）、朝9時ごろに"),
         "{pregnancy}"
     );
     assert!(
-        pregnancy.contains("100日目までは毎日、そのあとは"),
-        "{pregnancy}"
+        !pregnancy.contains("生まれてからも"),
+        "no promise of child messages that need a new registration: {pregnancy}"
     );
+    assert!(!pregnancy.contains("100日"), "{pregnancy}");
     let newborn = text_of(t.completed(Stage::Child, "はなこ", today, true));
     assert!(newborn.contains("ご出産おめでとうございます"), "{newborn}");
     assert!(

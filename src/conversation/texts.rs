@@ -24,6 +24,8 @@ pub struct ServiceInfo {
     /// The last day of the child track's first daily run (100 in the standard cadence): after
     /// it, messages come every few days, then weekly, then every two weeks.
     pub child_daily_until: i64,
+    /// The last gestational day with a message (293: 妊娠41週6日).
+    pub last_pregnancy_day: i64,
 }
 
 impl Default for ServiceInfo {
@@ -35,6 +37,7 @@ impl Default for ServiceInfo {
             grief_contact: None,
             delivery_time: "朝".into(),
             child_daily_until: 100,
+            last_pregnancy_day: 293,
         }
     }
 }
@@ -261,7 +264,11 @@ impl Texts<'_> {
         let until = self.info.child_daily_until;
         match stage {
             Stage::Pregnancy => format!(
-                "これから毎日、{time}にメッセージをお届けします。お子さんが生まれてからも{until}日目までは毎日、そのあとは成長に合わせて数日〜2週間に1回ほどお届けします。"
+                "これから毎日（{}まで）、{time}にメッセージをお届けします。",
+                PregnancyPosition {
+                    gestational_day: self.info.last_pregnancy_day
+                }
+                .label()
             ),
             Stage::Child if ChildAge::on(date, self.today).days < until => format!(
                 "生まれてから{until}日目までは毎日、そのあとは成長に合わせて数日〜2週間に1回ほど、{time}にメッセージをお届けします。"
