@@ -135,3 +135,73 @@ pub fn append_footer(msg: &mut Message, footer: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn flex(contents: serde_json::Value) -> Message {
+        Message::Flex {
+            alt_text: "お知らせ".into(),
+            contents,
+            quick_reply: None,
+        }
+    }
+
+    fn bubble(text: &str) -> serde_json::Value {
+        json!({ "type": "bubble", "body": { "type": "box", "layout": "vertical",
+            "contents": [ { "type": "text", "text": text } ] } })
+    }
+
+    #[test]
+    fn a_label_and_the_footer_go_where_a_reader_sees_them() {
+        let mut text = Message::text("本文");
+        prepend_label(&mut text, "【1人目：はなこさん】");
+        append_footer(&mut text, "――\nお問い合わせ");
+        assert_eq!(
+            text,
+            Message::text("【1人目：はなこさん】\n本文\n\n――\nお問い合わせ")
+        );
+        let mut unchanged = Message::text("本文");
+        append_footer(&mut unchanged, "");
+        assert_eq!(unchanged, Message::text("本文"));
+
+        let small = |t: &str| json!({ "type": "text", "text": t, "size": "xxs", "color": "#888888", "wrap": true });
+        let mut one = flex(bubble("本文"));
+        prepend_label(&mut one, "【2人目】");
+        append_footer(&mut one, "お問い合わせ");
+        let Message::Flex {
+            alt_text, contents, ..
+        } = &one
+        else {
+            panic!("still Flex");
+        };
+        assert_eq!(alt_text, "【2人目】 お知らせ");
+        assert_eq!(contents["body"]["contents"][0], small("【2人目】"));
+        assert_eq!(contents["body"]["contents"][1]["text"], "本文");
+        assert_eq!(
+            contents["footer"],
+            json!({ "type": "box", "layout": "vertical", "contents": [small("お問い合わせ")] })
+        );
+
+        let mut with_footer = bubble("本文");
+        with_footer["footer"] = json!({ "type": "box", "layout": "vertical",
+            "contents": [ { "type": "text", "text": "既存" } ] });
+        let mut carousel = flex(json!({ "type": "carousel",
+            "contents": [ bubble("1枚目"), with_footer ] }));
+        prepend_label(&mut carousel, "【ラベル】");
+        append_footer(&mut carousel, "フッター");
+        let Message::Flex { contents, .. } = &carousel else {
+            panic!("still Flex");
+        };
+        let bubbles = contents["contents"].as_array().unwrap();
+        assert_eq!(bubbles[0]["body"]["contents"][0], small("【ラベル】"));
+        assert_eq!(bubbles[1]["body"]["contents"][0]["text"], "本文");
+        assert!(bubbles[0].get("footer").is_none(), "the footer goes last");
+        assert_eq!(
+            bubbles[1]["footer"]["contents"],
+            json!([ { "type": "text", "text": "既存" }, small("フッター") ])
+        );
+    }
+}
