@@ -85,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
             channel_secret: SECRET.into(),
             rate_limit: None,
             record: false,
+            ..DoubleConfig::default()
         },
         "127.0.0.1:0",
     )?;

@@ -45,7 +45,18 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Runs the service: webhook, health, event processing and the daily delivery.
-    Serve,
+    Serve {
+        /// The whole service on this machine, with a simulated LINE (a chat page at /sandbox)
+        /// and time travel; its own database; no LINE channel needed.
+        #[arg(long)]
+        sandbox: bool,
+        /// With --sandbox: start afresh (delete the sandbox database first).
+        #[arg(long, requires = "sandbox")]
+        reset: bool,
+        /// With --sandbox: the sandbox database.
+        #[arg(long, requires = "sandbox", value_name = "PATH", default_value = crate::sandbox::DEFAULT_DB)]
+        db: PathBuf,
+    },
     /// Runs one day's delivery to completion and prints a summary.
     Push {
         /// The day to deliver (Asia/Tokyo; default today).
@@ -158,7 +169,21 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve => {
+        Command::Serve {
+            sandbox: true,
+            reset,
+            db,
+        } => {
+            let rt = runtime()?;
+            let result = rt.block_on(crate::sandbox::run(
+                cli.config.as_deref(),
+                crate::sandbox::Options { db, reset },
+            ));
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            result?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { .. } => {
             let settings = Settings::load(cli.config.as_deref())?;
             tracing::info!(?settings, "starting");
             let clock = clock();

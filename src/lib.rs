@@ -13,6 +13,7 @@ pub mod http;
 pub mod line;
 pub mod line_double;
 pub mod processor;
+pub mod sandbox;
 pub mod schedule;
 pub mod send;
 pub mod startup;

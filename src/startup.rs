@@ -87,6 +87,9 @@ impl Steps {
     }
 }
 
+/// More routes on the public listener (the sandbox's, in sandbox mode only).
+pub type ExtraRoutes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
 /// The running service.
 pub struct Application {
     running: Running,
@@ -368,6 +371,16 @@ impl Application {
         clock: SharedClock,
         drive: Drive,
     ) -> anyhow::Result<Self> {
+        Self::build_with(settings, clock, drive, None).await
+    }
+
+    /// [`Application::build_driven`], with `extra` routes on the public listener.
+    pub async fn build_with(
+        settings: Settings,
+        clock: SharedClock,
+        drive: Drive,
+        extra: Option<ExtraRoutes>,
+    ) -> anyhow::Result<Self> {
         // Before anything touches the database (a migration above all): a second `serve`, a
         // newer binary started beside a running one, stops here.
         let lock = serve_lock(&settings.database)?;
@@ -375,7 +388,7 @@ impl Application {
         tokio::task::spawn_blocking(move || store::open_and_migrate(&db_path).map(drop)).await??;
         let mut lease = ServeLease::acquire(&settings.database).await?;
         lease.lock = Some(lock);
-        match Self::start(settings, clock, drive).await {
+        match Self::start(settings, clock, drive, extra).await {
             Ok(running) => {
                 lease.start_renewing();
                 Ok(Self { running, lease })
@@ -391,6 +404,7 @@ impl Application {
         settings: Settings,
         clock: SharedClock,
         drive: Drive,
+        extra: Option<ExtraRoutes>,
     ) -> anyhow::Result<Running> {
         let dir = settings.content_dir.clone();
         let pack = Arc::new(tokio::task::spawn_blocking(move || load_content(&dir)).await??);
@@ -482,18 +496,27 @@ impl Application {
         });
         let limits = settings.limits;
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let server =
-            HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
-                .workers(workers)
-                // actix counts connections per worker.
-                .max_connections(limits.max_connections.div_ceil(workers))
-                .backlog(u32::try_from(limits.max_connections).unwrap_or(u32::MAX))
-                .client_request_timeout(limits.request_timeout)
-                .client_disconnect_timeout(Duration::from_secs(1))
-                .keep_alive(limits.keep_alive)
-                .shutdown_timeout(HTTP_SHUTDOWN.as_secs())
-                .listen(listener)?
-                .run();
+        let server = HttpServer::new(move || {
+            let extra = extra.clone();
+            App::new()
+                .app_data(state.clone())
+                .configure(move |cfg| {
+                    if let Some(extra) = &extra {
+                        extra(cfg);
+                    }
+                })
+                .configure(http::routes)
+        })
+        .workers(workers)
+        // actix counts connections per worker.
+        .max_connections(limits.max_connections.div_ceil(workers))
+        .backlog(u32::try_from(limits.max_connections).unwrap_or(u32::MAX))
+        .client_request_timeout(limits.request_timeout)
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .keep_alive(limits.keep_alive)
+        .shutdown_timeout(HTTP_SHUTDOWN.as_secs())
+        .listen(listener)?
+        .run();
         tracing::info!(
             port,
             max_connections = limits.max_connections,

@@ -47,6 +47,8 @@ pub struct Delivered {
     pub retry_key: Option<String>,
     /// The request id the double answered with.
     pub request_id: String,
+    /// When it arrived, on the double's clock.
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A message request that reached LINE's handling (past the contract, rate and monthly
@@ -93,7 +95,8 @@ pub struct Stats {
 
 struct TokenState {
     user: String,
-    issued: Instant,
+    /// On the double's clock (the sandbox's, when it travels in time).
+    issued: chrono::DateTime<chrono::Utc>,
     used: bool,
 }
 
@@ -115,7 +118,7 @@ struct Inner {
 }
 
 /// Settings of a double.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DoubleConfig {
     /// The channel access token it accepts.
     pub access_token: String,
@@ -125,6 +128,8 @@ pub struct DoubleConfig {
     pub rate_limit: Option<u32>,
     /// Keep every delivered message (tests); off for long benchmarks keeps memory flat.
     pub record: bool,
+    /// The clock of reply tokens and event timestamps (the sandbox passes its own).
+    pub clock: crate::clock::SharedClock,
 }
 
 impl Default for DoubleConfig {
@@ -134,7 +139,17 @@ impl Default for DoubleConfig {
             channel_secret: "test-channel-secret".into(),
             rate_limit: None,
             record: true,
+            clock: Arc::new(crate::clock::SystemClock),
         }
+    }
+}
+
+impl std::fmt::Debug for DoubleConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DoubleConfig")
+            .field("rate_limit", &self.rate_limit)
+            .field("record", &self.record)
+            .finish_non_exhaustive()
     }
 }
 
@@ -355,7 +370,16 @@ async fn message_endpoint(
         } else {
             let token = v["replyToken"].as_str().unwrap_or_default();
             match inner.tokens.get_mut(token) {
-                Some(t) if !t.used && t.issued.elapsed() < Duration::from_secs(60) => {
+                Some(t)
+                    if !t.used
+                        && shared
+                            .config
+                            .clock
+                            .now()
+                            .signed_duration_since(t.issued)
+                            .num_seconds()
+                            < 60 =>
+                {
                     t.used = true;
                     t.user.clone()
                 }
@@ -383,6 +407,7 @@ async fn message_endpoint(
                 messages,
                 retry_key,
                 request_id: request_id.clone(),
+                at: shared.config.clock.now(),
             });
         }
         drop(inner);
@@ -627,7 +652,7 @@ impl LineDouble {
             token.clone(),
             TokenState {
                 user: user.into(),
-                issued: Instant::now(),
+                issued: self.shared.config.clock.now(),
                 used: false,
             },
         );
@@ -637,7 +662,7 @@ impl LineDouble {
     fn base_event(&self, kind: &str, user: &str) -> Value {
         let n = self.next();
         // Strictly increasing, like the order a person acts in.
-        let now = chrono::Utc::now().timestamp_millis();
+        let now = self.shared.config.clock.now().timestamp_millis();
         let prev = self.shared.last_timestamp.fetch_max(now, Ordering::SeqCst);
         let ts = if prev >= now {
             self.shared.last_timestamp.fetch_add(1, Ordering::SeqCst) + 1
@@ -680,6 +705,18 @@ impl LineDouble {
         let mut e = self.base_event("message", user);
         e["replyToken"] = self.reply_token(user).into();
         e["message"] = json!({ "type": "sticker", "id": self.next().to_string(), "quoteToken": "q", "packageId": "446", "stickerId": "1988", "stickerResourceType": "STATIC" });
+        e
+    }
+
+    /// A postback event (a button's `data`, and the picked date or time) with a fresh reply
+    /// token.
+    pub fn postback_event(&self, user: &str, data: &str, params: Option<Value>) -> Value {
+        let mut e = self.base_event("postback", user);
+        e["replyToken"] = self.reply_token(user).into();
+        e["postback"] = json!({ "data": data });
+        if let Some(p) = params {
+            e["postback"]["params"] = p;
+        }
         e
     }
 
@@ -753,6 +790,7 @@ pub async fn serve_forever(args: DoubleArgs) -> anyhow::Result<()> {
             channel_secret: args.secret,
             rate_limit: args.rate,
             record: args.record,
+            ..DoubleConfig::default()
         },
         &args.listen,
     )?;

@@ -154,6 +154,23 @@ pub fn for_reader(conn: &Connection, user_id: UserId) -> Result<Vec<Registration
     Ok(rows)
 }
 
+/// The registrations a LINE user reads, oldest first (none for an unknown user).
+pub fn for_line_user(
+    conn: &Connection,
+    line_user_id: &str,
+) -> Result<Vec<Registration>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM registrations r
+         JOIN registration_readers rr ON rr.registration_id = r.id
+         JOIN line_users u ON u.id = rr.user_id
+         WHERE u.line_user_id = ?1 ORDER BY r.id"
+    ))?;
+    let rows = stmt
+        .query_map([line_user_id], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
 /// Moves a registration to a status (a no-op if it has it), recording why. Returns whether it
 /// moved.
 pub fn move_to(

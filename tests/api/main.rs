@@ -5,5 +5,6 @@ mod helpers;
 mod lifecycle;
 mod privacy;
 mod registration;
+mod sandbox;
 mod send;
 mod webhook;
