@@ -103,6 +103,8 @@ impl Worker {
         let halt: Arc<Mutex<Option<Halt>>> = Arc::default();
         let retry_later: Arc<Mutex<HashSet<i64>>> = Arc::default();
         let stale = Arc::new(Mutex::new(0usize)); // too old to resend
+        // The finisher committed outcomes: the sweep may find the date done.
+        let progress = tokio::sync::Notify::new();
 
         let producer = async {
             // Phase 1: the fresh plan, for readers with nothing recorded for the date yet.
@@ -165,9 +167,14 @@ impl Worker {
                 if left <= given_up || waited > self.lease() * 2 {
                     break;
                 }
-                // In flight here or held by another run: look again shortly.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                waited += Duration::from_millis(200);
+                // In flight here or held by another run: look again once outcomes are
+                // committed here, or shortly (another run's).
+                let looked = std::time::Instant::now();
+                tokio::select! {
+                    _ = progress.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+                waited += looked.elapsed();
             }
             drop(ready_tx);
             anyhow::Ok(())
@@ -249,6 +256,7 @@ impl Worker {
                         Ok(())
                     })
                     .await?;
+                progress.notify_one();
             }
             anyhow::Ok(tally)
         };
