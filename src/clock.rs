@@ -64,5 +64,57 @@ impl Clock for ManualClock {
     }
 }
 
+/// A clock that runs like the system clock from an instant that can be moved forward: the
+/// sandbox's, where time passes as on a phone and jumps when one travels.
+#[derive(Debug, Clone)]
+pub struct TravelClock(Arc<Mutex<(DateTime<Utc>, std::time::Instant)>>);
+
+impl TravelClock {
+    /// A clock that reads `at` now and runs from there.
+    pub fn new(at: DateTime<Utc>) -> Self {
+        Self(Arc::new(Mutex::new((at, std::time::Instant::now()))))
+    }
+
+    /// Moves the clock forward to `at`; an earlier instant leaves it where it is. Returns
+    /// whether it moved.
+    pub fn advance_to(&self, at: DateTime<Utc>) -> bool {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let now = g.0 + g.1.elapsed();
+        if at > now {
+            *g = (at, std::time::Instant::now());
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl Clock for TravelClock {
+    fn now(&self) -> DateTime<Utc> {
+        let g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        g.0 + g.1.elapsed()
+    }
+}
+
 /// A shared clock handle.
 pub type SharedClock = Arc<dyn Clock>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_travel_clock_runs_and_only_moves_forward() {
+        let start = DateTime::parse_from_rfc3339("2026-11-29T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let c = TravelClock::new(start);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(c.now() > start, "it runs");
+        assert!(!c.advance_to(start), "never backwards");
+        assert!(c.now() > start);
+        let later = start + chrono::Duration::days(30);
+        assert!(c.advance_to(later));
+        assert!(c.now() >= later && c.now() < later + chrono::Duration::seconds(5));
+    }
+}

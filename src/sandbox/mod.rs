@@ -5,7 +5,7 @@
 //! users; `/sandbox/api/` the same actions as JSON. Every action is a signed webhook request to
 //! the real `/webhook`; every request the service sends passes the double's contract checks.
 
-use crate::clock::{Clock, ManualClock, SharedClock, jst};
+use crate::clock::{Clock, SharedClock, TravelClock, jst};
 use crate::config::{PushTime, Settings};
 use crate::content::ContentPack;
 use crate::domain::{ChildAge, PregnancyPosition, Subject};
@@ -49,7 +49,7 @@ type Said = (DateTime<Utc>, String);
 /// The sandbox's state, shared by its routes.
 pub struct Sandbox {
     double: LineDouble,
-    clock: ManualClock,
+    clock: TravelClock,
     clock_file: PathBuf,
     db: PathBuf,
     push_at: NaiveTime,
@@ -108,13 +108,13 @@ fn reset(db: &Path) -> anyhow::Result<()> {
 }
 
 /// Where the clock stood when the sandbox last stopped (it never goes back), or now.
-fn start_clock(file: &Path) -> ManualClock {
+fn start_clock(file: &Path) -> TravelClock {
     let now = Utc::now();
     let saved = std::fs::read_to_string(file)
         .ok()
         .and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
         .map(|t| t.with_timezone(&Utc));
-    ManualClock::new(saved.map_or(now, |s| s.max(now)))
+    TravelClock::new(saved.map_or(now, |s| s.max(now)))
 }
 
 /// Runs the sandbox until interrupted.
@@ -647,10 +647,8 @@ async fn travel(s: web::Data<Sandbox>, body: web::Json<Travel>) -> Result<HttpRe
             .and_local_timezone(jst())
             .single()
             .map(|t| t.with_timezone(&Utc) + chrono::Duration::minutes(1));
-        if let Some(at) = at
-            && at > s.clock.now()
-        {
-            s.clock.set(at);
+        if let Some(at) = at {
+            s.clock.advance_to(at);
         }
         if s.clock.now_jst().time() >= s.push_at || date < s.clock.today() {
             sent += s.deliver(date).await?;

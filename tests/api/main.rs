@@ -1,3 +1,4 @@
+mod browser;
 mod content;
 mod delivery;
 mod health;

@@ -5,10 +5,10 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-struct Sandbox {
+pub struct Sandbox {
     child: Child,
-    api: String,
-    base: String,
+    pub api: String,
+    pub base: String,
     dir: tempfile::TempDir,
     http: reqwest::Client,
 }
@@ -21,7 +21,7 @@ impl Drop for Sandbox {
 }
 
 /// Starts a sandbox in a fresh folder (the shipped pack, no LINE variable) and reads its URL.
-fn start(extra_env: &[(&str, &str)]) -> Sandbox {
+pub fn start(extra_env: &[(&str, &str)]) -> Sandbox {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_yorisoi"));
     cmd.args(["serve", "--sandbox"])
@@ -62,7 +62,7 @@ fn start(extra_env: &[(&str, &str)]) -> Sandbox {
 }
 
 impl Sandbox {
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let r = self
             .http
             .post(format!("{}{path}", self.api))
@@ -75,7 +75,7 @@ impl Sandbox {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    async fn get(&self, path: &str) -> Value {
+    pub async fn get(&self, path: &str) -> Value {
         self.http
             .get(format!("{}{path}", self.api))
             .send()
