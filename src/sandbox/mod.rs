@@ -445,7 +445,27 @@ impl Sandbox {
 }
 
 async fn list_users(s: web::Data<Sandbox>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "users": *s.users() }))
+    let users: Vec<Value> = s
+        .users()
+        .clone()
+        .into_iter()
+        .map(|u| {
+            // What the talk list shows: the last message's text, or a Flex message's altText.
+            let last = s
+                .double
+                .delivered_to(&u.user_id)
+                .last()
+                .and_then(|d| d.messages.last().cloned())
+                .and_then(|m| {
+                    m.get("text")
+                        .or_else(|| m.get("altText"))
+                        .and_then(Value::as_str)
+                        .map(|t| t.chars().take(40).collect::<String>())
+                });
+            json!({ "user_id": u.user_id, "name": u.name, "following": u.following, "last": last })
+        })
+        .collect();
+    HttpResponse::Ok().json(json!({ "users": users }))
 }
 
 async fn create_user(

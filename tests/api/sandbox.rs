@@ -191,6 +191,15 @@ async fn a_parent_registers_in_the_sandbox_and_a_week_of_messages_arrives() {
                 .is_some_and(|p| p.starts_with("妊娠"))
         });
     assert!(with_positions, "each push names the position it was for");
+    let listed = sb.get("/users").await;
+    let last = listed["users"][0]["last"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        !last.is_empty(),
+        "the talk list shows the last message: {listed}"
+    );
     let violations = sb.get("/violations").await;
     assert_eq!(violations["violations"], json!([]));
 
