@@ -103,7 +103,8 @@ struct TokenState {
 #[derive(Default)]
 struct Inner {
     tokens: HashMap<String, TokenState>,
-    retry_keys: HashMap<String, (String, Instant)>,
+    /// Accepted retry keys, with when (on the double's clock: the sandbox's travels too).
+    retry_keys: HashMap<String, (String, chrono::DateTime<chrono::Utc>)>,
     delivered: Vec<Delivered>,
     attempts: Vec<Attempt>,
     refused: Vec<Refused>,
@@ -347,9 +348,9 @@ async fn message_endpoint(
             None => {}
         }
         if let Some(k) = &retry_key {
-            let now = Instant::now();
+            let now = shared.config.clock.now();
             if let Some((accepted, at)) = inner.retry_keys.get(k)
-                && now.duration_since(*at) < Duration::from_secs(24 * 3600)
+                && now.signed_duration_since(*at) < chrono::Duration::hours(24)
             {
                 let accepted = accepted.clone();
                 inner.stats.duplicates += 1;
