@@ -160,6 +160,23 @@ async fn a_parent_registers_and_travels_a_week_in_the_browser() {
     }
     assert_eq!(seen, 7);
     assert!(talk.matches("はなこさん").count() >= 7, "{talk}");
+    // The delivery log: each push with its sandbox date and the position it was for.
+    c.find(Locator::Id("logBtn"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let log = wait_text(&c, "log", "そのときの週数・日数").await;
+    let g = 280 - (due - end).num_days();
+    let last = format!("{end} 09:01 プッシュ 妊娠{}週{}日", g / 7, g % 7);
+    assert!(log.contains(&last), "{last:?} in the log:\n{log}");
+    c.find(Locator::Id("logBtn"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let violations = c.find(Locator::Id("violations")).await.unwrap();
     assert_eq!(
         violations.text().await.unwrap(),
