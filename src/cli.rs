@@ -150,8 +150,11 @@ fn content_dir(dir: Option<PathBuf>) -> PathBuf {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    crate::telemetry::init();
     let cli = Cli::parse();
+    // The sandbox is for people at a browser: its page matters more than the service's log
+    // (RUST_LOG still says otherwise when set).
+    let sandbox = matches!(cli.command, Command::Serve { sandbox: true, .. });
+    crate::telemetry::init_with_default(if sandbox { "warn" } else { "info" });
     match run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -29,7 +29,12 @@ impl LogFormat {
 /// Installs the global subscriber (`RUST_LOG` overrides the default `info`;
 /// `YORISOI_LOG_FORMAT=json` writes JSON lines) and the panic hook.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_with_default("info");
+}
+
+/// [`init`], with `default` as the filter when `RUST_LOG` is not set.
+pub fn init_with_default(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let raw = std::env::var("YORISOI_LOG_FORMAT").ok();
     let format = LogFormat::parse(raw.as_deref());
     let builder = tracing_subscriber::fmt()
