@@ -9,7 +9,8 @@ pub struct Sandbox {
     child: Child,
     pub api: String,
     pub base: String,
-    dir: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    _owned: Option<tempfile::TempDir>,
     http: reqwest::Client,
 }
 
@@ -23,9 +24,17 @@ impl Drop for Sandbox {
 /// Starts a sandbox in a fresh folder (the shipped pack, no LINE variable) and reads its URL.
 pub fn start(extra_env: &[(&str, &str)]) -> Sandbox {
     let dir = tempfile::tempdir().unwrap();
+    let mut sb = start_in(dir.path(), &[], extra_env);
+    sb._owned = Some(dir);
+    sb
+}
+
+/// Starts a sandbox in `dir` with more arguments (`--reset`) and variables.
+pub fn start_in(dir: &std::path::Path, args: &[&str], extra_env: &[(&str, &str)]) -> Sandbox {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_yorisoi"));
     cmd.args(["serve", "--sandbox"])
-        .current_dir(dir.path())
+        .args(args)
+        .current_dir(dir)
         .env_remove("LINE_CHANNEL_SECRET")
         .env_remove("LINE_CHANNEL_ACCESS_TOKEN")
         .env_remove("YORISOI_DATABASE")
@@ -56,7 +65,8 @@ pub fn start(extra_env: &[(&str, &str)]) -> Sandbox {
         child,
         api: format!("{base}/sandbox/api"),
         base,
-        dir,
+        dir: dir.to_owned(),
+        _owned: None,
         http: reqwest::Client::new(),
     }
 }
@@ -228,8 +238,8 @@ async fn a_parent_registers_in_the_sandbox_and_a_week_of_messages_arrives() {
     assert_eq!(status, 400);
 
     // Its own database: the production one is never created.
-    assert!(sb.dir.path().join("data/sandbox.db").exists());
-    assert!(!sb.dir.path().join("data/yorisoi.db").exists());
+    assert!(sb.dir.join("data/sandbox.db").exists());
+    assert!(!sb.dir.join("data/yorisoi.db").exists());
 }
 
 #[tokio::test]
@@ -241,4 +251,60 @@ async fn the_sandbox_is_not_served_outside_sandbox_mode() {
             .unwrap();
         assert_eq!(r.status(), 404, "{path}");
     }
+}
+
+#[tokio::test]
+async fn the_sandbox_ignores_line_settings_keeps_its_clock_and_starts_afresh_on_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    // A production configuration in the environment: none of it reaches the sandbox.
+    let production = [
+        ("LINE_CHANNEL_SECRET", "production-secret"),
+        ("LINE_CHANNEL_ACCESS_TOKEN", "production-token"),
+        ("LINE_API_BASE", "http://127.0.0.1:9"),
+        ("LINE_DATA_API_BASE", "http://127.0.0.1:9"),
+        ("YORISOI_DATABASE", "production.db"),
+        ("YORISOI_PUSH_TIME", "off"),
+    ];
+    let sb = start_in(dir.path(), &[], &production);
+    let (_, user) = sb.post("/users", json!({ "name": "そら" })).await;
+    let id = user["user_id"].as_str().unwrap().to_owned();
+    let (status, _) = sb.post(&format!("/users/{id}/follow"), json!({})).await;
+    assert_eq!(status, 204);
+    let got = texts(&sb.get(&format!("/users/{id}/messages")).await);
+    assert!(
+        got.iter()
+            .any(|(via, _, t)| via == "reply" && t.contains("友だち追加ありがとうございます")),
+        "the greeting reached the sandbox's LINE: {got:?}"
+    );
+    let clock = sb.get("/clock").await;
+    assert_eq!(
+        clock["delivery_time"], "09:00",
+        "a delivery time even when production has none"
+    );
+    let today = clock["date"].as_str().unwrap().to_owned();
+    let (status, v) = sb.post("/clock", json!({ "days": 1159 })).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("1158"), "{v}");
+    let (status, v) = sb.post("/clock", json!({ "days": 40 })).await;
+    assert_eq!(status, 200, "{v}");
+    let travelled = v["date"].as_str().unwrap().to_owned();
+    drop(sb);
+    assert!(!dir.path().join("production.db").exists());
+    assert!(!dir.path().join("data/yorisoi.db").exists());
+
+    // A restart continues where the clock stood, with the same users.
+    let sb = start_in(dir.path(), &[], &[]);
+    assert_eq!(sb.get("/clock").await["date"], travelled.as_str());
+    let users = sb.get("/users").await;
+    assert_eq!(users["users"][0]["name"], "そら");
+    drop(sb);
+
+    // --reset: a new database, the clock back to now, no users.
+    let sb = start_in(dir.path(), &["--reset"], &[]);
+    let reset = sb.get("/clock").await["date"].as_str().unwrap().to_owned();
+    assert!(
+        reset >= today && reset < travelled,
+        "back to now ({today}), not {travelled}: {reset}"
+    );
+    assert_eq!(sb.get("/users").await["users"], json!([]));
 }
