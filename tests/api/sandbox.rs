@@ -201,7 +201,40 @@ async fn a_parent_registers_in_the_sandbox_and_a_week_of_messages_arrives() {
                 .is_some_and(|p| p.starts_with("妊娠"))
         });
     assert!(with_positions, "each push names the position it was for");
+    // The talk holds both sides, in order; the travel counted the pushes it sent.
+    let said: Vec<String> = all["talk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["from"] == "user")
+        .map(|t| t["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "（友だち追加）",
+            "妊娠中",
+            "はなこ",
+            &format!("（日付を選択：{due}）"),
+            "はい"
+        ]
+    );
+    let first_reply = all["talk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|t| t["from"] == "account")
+        .unwrap();
+    assert_eq!(first_reply, 1, "the greeting answers the follow");
+    let pushes_sent = all["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["via"] == "push")
+        .count();
+    assert_eq!(travelled["pushes"], pushes_sent, "{travelled}");
     let listed = sb.get("/users").await;
+    assert_eq!(listed["users"][0]["following"], true, "{listed}");
     let last = listed["users"][0]["last"]
         .as_str()
         .unwrap_or_default()
@@ -236,6 +269,10 @@ async fn a_parent_registers_in_the_sandbox_and_a_week_of_messages_arrives() {
         .post(&format!("/users/{id}/say"), json!({ "text": " " }))
         .await;
     assert_eq!(status, 400);
+
+    let (status, _) = sb.post(&format!("/users/{id}/block"), json!({})).await;
+    assert_eq!(status, 204);
+    assert_eq!(sb.get("/users").await["users"][0]["following"], false);
 
     // Its own database: the production one is never created.
     assert!(sb.dir.join("data/sandbox.db").exists());
