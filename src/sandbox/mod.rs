@@ -52,6 +52,9 @@ pub struct Sandbox {
     clock: TravelClock,
     clock_file: PathBuf,
     db: PathBuf,
+    /// One connection for the sandbox's own reads (is the service idle, is a date delivered,
+    /// where do registrations stand), opened once.
+    reads: Arc<Mutex<rusqlite::Connection>>,
     push_at: NaiveTime,
     worker: crate::delivery::Worker,
     webhook: OnceLock<String>,
@@ -186,6 +189,7 @@ pub async fn run(config: Option<&Path>, options: Options) -> anyhow::Result<()> 
         clock,
         clock_file,
         db: options.db.clone(),
+        reads: Arc::new(Mutex::new(store::connect(&options.db)?)),
         push_at,
         worker,
         webhook: OnceLock::new(),
@@ -354,19 +358,27 @@ impl Sandbox {
         Ok(())
     }
 
-    async fn settle(&self) {
-        let db = self.db.clone();
-        for _ in 0..200 {
-            let db = db.clone();
-            let idle = tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
-                let conn = store::connect(&db)?;
-                Ok(store::events::pending(&conn, 1)?.is_empty()
-                    && store::outbox::pending_count(&conn)? == 0)
-            })
+    /// Runs `f` on the read connection, off the async threads.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> anyhow::Result<T> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let reads = self.reads.clone();
+        tokio::task::spawn_blocking(move || f(&reads.lock().unwrap_or_else(|e| e.into_inner())))
             .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or(false);
+            .map_err(|e| err(500, e.to_string()))?
+            .map_err(|e| err(500, e.to_string()))
+    }
+
+    async fn settle(&self) {
+        for _ in 0..200 {
+            let idle = self
+                .read(|conn| {
+                    Ok(store::events::pending(conn, 1)?.is_empty()
+                        && store::outbox::pending_count(conn)? == 0)
+                })
+                .await
+                .unwrap_or(false);
             if idle {
                 return;
             }
@@ -379,14 +391,9 @@ impl Sandbox {
         let mut sent = 0;
         for _ in 0..500 {
             let d = date.to_string();
-            let db = self.db.clone();
-            let finished = tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
-                let conn = store::connect(&db)?;
-                Ok(deliveries::run_finished(&conn, &d)?)
-            })
-            .await
-            .map_err(|e| err(500, e.to_string()))?
-            .map_err(|e| err(500, e.to_string()))?;
+            let finished = self
+                .read(move |conn| Ok(deliveries::run_finished(conn, &d)?))
+                .await?;
             if finished {
                 return Ok(sent);
             }
@@ -419,9 +426,7 @@ impl Sandbox {
 
     /// Where each registration of `line_user` stood on `date`, as the messages word it.
     fn positions(&self, line_user: &str, dates: &[NaiveDate]) -> HashMap<NaiveDate, Vec<String>> {
-        let Ok(conn) = store::connect(&self.db) else {
-            return HashMap::new();
-        };
+        let conn = self.reads.lock().unwrap_or_else(|e| e.into_inner());
         let Ok(regs) = store::registrations::for_line_user(&conn, line_user) else {
             return HashMap::new();
         };
@@ -488,31 +493,35 @@ async fn create_user(
     Ok(HttpResponse::Created().json(json!({ "user_id": user.user_id, "name": user.name })))
 }
 
-async fn follow(s: web::Data<Sandbox>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    s.known(&id)?;
-    let e = s.double.follow_event(&id, false);
-    s.note(&id, "（友だち追加）".into());
-    s.send(vec![e]).await?;
-    s.set_following(&id, true);
+/// Adds the account, blocks it or unblocks it: the event LINE sends, and the user's state.
+async fn friendship(
+    s: &Sandbox,
+    id: &str,
+    following: bool,
+    unblock: bool,
+) -> Result<HttpResponse, ApiError> {
+    s.known(id)?;
+    let (event, shown) = match (following, unblock) {
+        (true, false) => (s.double.follow_event(id, false), "（友だち追加）"),
+        (true, true) => (s.double.follow_event(id, true), "（ブロック解除）"),
+        (false, _) => (s.double.unfollow_event(id), "（ブロック）"),
+    };
+    s.note(id, shown.into());
+    s.send(vec![event]).await?;
+    s.set_following(id, following);
     Ok(HttpResponse::NoContent().finish())
+}
+
+async fn follow(s: web::Data<Sandbox>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    friendship(&s, &id, true, false).await
 }
 
 async fn block(s: web::Data<Sandbox>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    s.known(&id)?;
-    let e = s.double.unfollow_event(&id);
-    s.note(&id, "（ブロック）".into());
-    s.send(vec![e]).await?;
-    s.set_following(&id, false);
-    Ok(HttpResponse::NoContent().finish())
+    friendship(&s, &id, false, false).await
 }
 
 async fn unblock(s: web::Data<Sandbox>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    s.known(&id)?;
-    let e = s.double.follow_event(&id, true);
-    s.note(&id, "（ブロック解除）".into());
-    s.send(vec![e]).await?;
-    s.set_following(&id, true);
-    Ok(HttpResponse::NoContent().finish())
+    friendship(&s, &id, true, true).await
 }
 
 async fn say(
