@@ -277,7 +277,17 @@ fn bad(msg: impl Into<String>) -> ApiError {
 /// The sandbox's routes on the public listener.
 pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<Sandbox>) {
     cfg.app_data(state)
-        .app_data(web::JsonConfig::default().limit(16 * 1024))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(16 * 1024)
+                .error_handler(|e, _| {
+                    err(
+                        400,
+                        format!("the body is not the JSON this request takes: {e}"),
+                    )
+                    .into()
+                }),
+        )
         .route("/sandbox", web::get().to(page))
         .route("/sandbox/api/users", web::get().to(list_users))
         .route("/sandbox/api/users", web::post().to(create_user))

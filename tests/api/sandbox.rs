@@ -269,6 +269,12 @@ async fn a_parent_registers_in_the_sandbox_and_a_week_of_messages_arrives() {
         .post(&format!("/users/{id}/say"), json!({ "text": " " }))
         .await;
     assert_eq!(status, 400);
+    let (status, v) = sb.post("/clock", json!({ "days": "x" })).await;
+    assert_eq!(status, 400);
+    assert!(
+        v["message"].as_str().unwrap().contains("not the JSON"),
+        "{v}"
+    );
 
     let (status, _) = sb.post(&format!("/users/{id}/block"), json!({})).await;
     assert_eq!(status, 204);
