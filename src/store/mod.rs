@@ -108,6 +108,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_lease_scope",
         include_str!("../../migrations/0008_lease_scope.sql"),
     ),
+    (
+        "0009_staff_console",
+        include_str!("../../migrations/0009_staff_console.sql"),
+    ),
 ];
 
 /// Opens a connection with the settings every connection gets; its commits survive a crash of

@@ -366,6 +366,9 @@ fn anonymise(
         ])?;
     }
     let events = delete_events_of(conn, &line_user_id)?;
+    // The day the statistics count these registrations gone (`daily_counts`, migration 0009).
+    conn.prepare_cached("UPDATE registrations SET updated_at = ?2 WHERE user_id = ?1")?
+        .execute(params![user_id, super::ts(now)])?;
     // Cascades to the conversation, registrations (with their readers, history and delivery
     // items), replies and delivery records.
     conn.prepare_cached("DELETE FROM line_users WHERE id = ?1")?
