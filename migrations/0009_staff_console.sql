@@ -50,6 +50,8 @@ CREATE TABLE broadcasts (
     id                    INTEGER PRIMARY KEY,
     created_by            INTEGER NOT NULL REFERENCES staff(id),
     created_at            TEXT NOT NULL,
+    -- A random UUID its batches' retry keys derive from (with the installation).
+    key                   TEXT NOT NULL UNIQUE,
     text                  TEXT NOT NULL,
     image_url             TEXT,
     audience              TEXT NOT NULL,    -- JSON: {"stage": "all"} | pregnancy weeks | child months
@@ -65,6 +67,12 @@ CREATE TABLE broadcasts (
     cancelled_at          TEXT
 );
 CREATE INDEX broadcasts_due ON broadcasts(send_at) WHERE status IN ('scheduled', 'sending');
+
+-- A broadcast's audience: active registrations by due date or birthday.
+CREATE INDEX registrations_active_due ON registrations(due_date)
+    WHERE status = 'active' AND stage = 'pregnancy';
+CREATE INDEX registrations_active_born ON registrations(birthday)
+    WHERE status = 'active' AND stage = 'child';
 
 ALTER TABLE sends ADD COLUMN broadcast_id INTEGER REFERENCES broadcasts(id);
 CREATE INDEX sends_broadcast ON sends(broadcast_id, status) WHERE broadcast_id IS NOT NULL;

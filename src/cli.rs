@@ -3,10 +3,9 @@
 use crate::clock::{ManualClock, SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::content::{self, ContentPack};
-use crate::delivery::{RegInfo, RunError, Worker, plan::plan_rows, render_items};
+use crate::delivery::{RunError, Worker};
 use crate::domain::{DateKind, Nickname, Stage, parse_date};
 use crate::line::Message;
-use crate::schedule::RegistrationView;
 use crate::startup::{Application, line_client};
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
@@ -81,6 +80,63 @@ enum Command {
     /// Personal data: retention and erasure.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Staff accounts and API tokens of the console.
+    #[command(subcommand)]
+    Staff(StaffCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum StaffCommand {
+    /// Creates an account and prints a generated password once, alone on the last line.
+    Add {
+        /// The login name (3–32 of a-z 0-9 . _ -).
+        login: String,
+        /// What it may do: admin (everything), sender (also broadcasts), viewer (statistics).
+        #[arg(long, value_parser = ["admin", "sender", "viewer"])]
+        role: String,
+        /// Read the password from stdin instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Lists the accounts.
+    List,
+    /// Disables an account: no login; its sessions end and its tokens stop working.
+    Disable {
+        /// The login name.
+        login: String,
+    },
+    /// Enables a disabled account.
+    Enable {
+        /// The login name.
+        login: String,
+    },
+    /// Unlocks an account locked after repeated failed logins.
+    Unlock {
+        /// The login name.
+        login: String,
+    },
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Creates a token with the account's role and prints it once, alone on the last line.
+    Create {
+        /// The login name.
+        login: String,
+    },
+    /// Lists tokens (never the tokens themselves).
+    List {
+        /// Only this account's.
+        login: Option<String>,
+    },
+    /// Revokes a token.
+    Revoke {
+        /// The token's id (from `staff token list`).
+        id: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -286,11 +342,64 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Content(ContentCommand::Preview(args)) => preview(args),
         Command::Data(command) => data(command, cli.config.as_deref()),
+        Command::Staff(command) => staff(command, cli.config.as_deref()),
         Command::LineDouble(args) => {
             runtime()?.block_on(crate::line_double::serve_forever(args))?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn staff(command: StaffCommand, config: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    use crate::staff::{Role, commands};
+    use crate::store::staff::Change;
+    let settings = Settings::load(config)?;
+    let mut conn = crate::store::open_and_migrate(&settings.database)?;
+    let now = crate::store::ts(clock().now());
+    let output = match command {
+        StaffCommand::Add {
+            login,
+            role,
+            password_stdin,
+        } => {
+            let password = if password_stdin {
+                let mut p = String::new();
+                std::io::stdin().read_line(&mut p)?;
+                Some(p)
+            } else {
+                None
+            };
+            let role = Role::parse(&role).unwrap_or(Role::Viewer);
+            commands::add(&mut conn, &login, role, password, &now)?
+        }
+        StaffCommand::List => commands::list(&conn)?,
+        StaffCommand::Disable { login } => {
+            commands::change(&mut conn, &login, Change::Disabled(true), &now)?
+        }
+        StaffCommand::Enable { login } => {
+            commands::change(&mut conn, &login, Change::Disabled(false), &now)?
+        }
+        StaffCommand::Unlock { login } => commands::change(&mut conn, &login, Change::Unlock, &now)?,
+        StaffCommand::Token(TokenCommand::Create { login }) => {
+            commands::token_create(&mut conn, &login, &now)?
+        }
+        StaffCommand::Token(TokenCommand::List { login }) => {
+            commands::token_list(&conn, login.as_deref())?
+        }
+        StaffCommand::Token(TokenCommand::Revoke { id }) => {
+            commands::token_revoke(&mut conn, id, &now)?
+        }
+    };
+    for line in &output.lines {
+        out!("{line}");
+    }
+    Ok(match output.error {
+        Some(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+        None => ExitCode::SUCCESS,
+    })
 }
 
 fn data(command: DataCommand, config: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
@@ -370,70 +479,18 @@ fn preview(args: PreviewArgs) -> anyhow::Result<ExitCode> {
     };
     let nickname =
         Nickname::parse(&args.nickname).map_err(|e| anyhow::anyhow!("nickname: {e:?}"))?;
-    let mut reg = RegistrationView {
-        id: 1,
-        stage,
-        date,
-        started_on: start,
-        notices_taken: Default::default(),
-    };
-    let regs = std::collections::HashMap::from([(
-        1,
-        RegInfo {
-            nickname: nickname.as_str().to_owned(),
-            stage,
-            date,
-        },
-    )]);
-    for offset in 0..args.days.max(1) {
-        let Some(day) = start.checked_add_days(chrono::Days::new(offset as u64)) else {
-            break;
-        };
-        let plan = plan_rows(&pack, &[(1, reg.clone())], day);
-        let position = crate::schedule::position(&reg, day);
-        let pos = match position {
-            crate::domain::Position::Pregnancy(p) => p.label(),
-            crate::domain::Position::Child(a) if a.months == 0 => a.day_label(),
-            crate::domain::Position::Child(a) => format!("{}（{}）", a.day_label(), a.label()),
-        };
-        out!("=== {} {} ===", crate::domain::format_date_ja(day), pos);
-        if plan.pushes.is_empty() {
+    for day in crate::content::preview::days(&pack, stage, date, start, args.days, nickname.as_str()) {
+        out!("=== {} {} ===", crate::domain::format_date_ja(day.date), day.position);
+        if day.messages.is_empty() {
             out!("(no message this day)\n");
         }
-        for push in &plan.pushes {
-            let items = plan.items(push);
-            for m in render_items(&pack, day, &items, &regs) {
-                print_message(&m);
-            }
-            // As the worker does: an age-window notice, once taken, is not offered again.
-            for it in items.iter().filter(|i| i.window_end.is_some()) {
-                if let Some(i) = pack.notice_index(&it.content_id["notice/".len()..]) {
-                    reg.notices_taken = reg.notices_taken.with(i);
-                }
-            }
+        for m in &day.messages {
+            print_message(m);
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn flex_texts(v: &serde_json::Value, out: &mut Vec<String>) {
-    match v {
-        serde_json::Value::Object(o) => {
-            if o.get("type").and_then(|t| t.as_str()) == Some("text")
-                && let Some(t) = o.get("text").and_then(|t| t.as_str())
-            {
-                out.push(t.to_owned());
-            }
-            for key in ["header", "hero", "body", "footer", "contents"] {
-                if let Some(x) = o.get(key) {
-                    flex_texts(x, out);
-                }
-            }
-        }
-        serde_json::Value::Array(a) => a.iter().for_each(|x| flex_texts(x, out)),
-        _ => {}
-    }
-}
 
 fn print_message(m: &Message) {
     match m {
@@ -442,9 +499,13 @@ fn print_message(m: &Message) {
             alt_text, contents, ..
         } => {
             let mut texts = Vec::new();
-            flex_texts(contents, &mut texts);
+            crate::content::preview::flex_texts(contents, &mut texts);
             out!("--- flex (通知: {alt_text}) ---\n{}\n", texts.join("\n"));
         }
+        Message::Image {
+            original_content_url,
+            ..
+        } => out!("--- image ---\n{original_content_url}\n"),
     }
 }
 

@@ -98,6 +98,19 @@ pub struct Settings {
     pub retention_days: u32,
     /// Limits of the public listener.
     pub limits: ListenerLimits,
+    /// The staff console.
+    pub console: ConsoleSettings,
+}
+
+/// The staff console's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsoleSettings {
+    /// Session cookies marked `Secure` (behind HTTPS): `YORISOI_ADMIN_SECURE_COOKIES=on`.
+    pub secure_cookies: bool,
+    /// A session ends after this long without a request.
+    pub session_idle: Duration,
+    /// Broadcasts due inside these Asia/Tokyo hours wait for their end (`None`: off).
+    pub quiet_hours: Option<crate::broadcast::QuietHours>,
 }
 
 /// Limits of the public listener, so slow or idle clients cannot hold it.
@@ -170,6 +183,9 @@ struct FileSettings {
     yorisoi_max_connections: Option<usize>,
     yorisoi_request_timeout_ms: Option<u64>,
     yorisoi_keep_alive_s: Option<u64>,
+    yorisoi_admin_secure_cookies: Option<String>,
+    yorisoi_admin_session_idle_min: Option<u64>,
+    yorisoi_quiet_hours: Option<String>,
 }
 
 impl FileSettings {
@@ -223,6 +239,15 @@ impl FileSettings {
             "YORISOI_KEEP_ALIVE_S",
             self.yorisoi_keep_alive_s.map(|v| v.to_string()),
         );
+        put(
+            "YORISOI_ADMIN_SECURE_COOKIES",
+            self.yorisoi_admin_secure_cookies,
+        );
+        put(
+            "YORISOI_ADMIN_SESSION_IDLE_MIN",
+            self.yorisoi_admin_session_idle_min.map(|v| v.to_string()),
+        );
+        put("YORISOI_QUIET_HOURS", self.yorisoi_quiet_hours);
         m
     }
 }
@@ -247,6 +272,9 @@ const KEYS: &[&str] = &[
     "YORISOI_MAX_CONNECTIONS",
     "YORISOI_REQUEST_TIMEOUT_MS",
     "YORISOI_KEEP_ALIVE_S",
+    "YORISOI_ADMIN_SECURE_COOKIES",
+    "YORISOI_ADMIN_SESSION_IDLE_MIN",
+    "YORISOI_QUIET_HOURS",
 ];
 
 impl Settings {
@@ -390,8 +418,44 @@ impl Settings {
             keep_alive: Duration::from_secs(keep_alive_s),
         };
 
+        let console = ConsoleSettings {
+            secure_cookies: match get("YORISOI_ADMIN_SECURE_COOKIES").as_deref().map(str::trim) {
+                None | Some("off") => false,
+                Some("on") => true,
+                Some(_) => {
+                    return Err(ConfigError::Invalid {
+                        name: "YORISOI_ADMIN_SECURE_COOKIES",
+                        reason: "expected `on` or `off`".into(),
+                    });
+                }
+            },
+            session_idle: match number(
+                "YORISOI_ADMIN_SESSION_IDLE_MIN",
+                get("YORISOI_ADMIN_SESSION_IDLE_MIN"),
+                30u64,
+            )? {
+                n @ 1..=720 => Duration::from_secs(n * 60),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "YORISOI_ADMIN_SESSION_IDLE_MIN",
+                        reason: "expected 1 to 720 minutes".into(),
+                    });
+                }
+            },
+            quiet_hours: match get("YORISOI_QUIET_HOURS") {
+                None => Some(crate::broadcast::QuietHours::default()),
+                Some(v) => crate::broadcast::QuietHours::parse(&v).map_err(|reason| {
+                    ConfigError::Invalid {
+                        name: "YORISOI_QUIET_HOURS",
+                        reason,
+                    }
+                })?,
+            },
+        };
+
         Ok(Settings {
             limits,
+            console,
             channel_secret: Secret::new(get("LINE_CHANNEL_SECRET").unwrap_or_default()),
             channel_access_token: Secret::new(get("LINE_CHANNEL_ACCESS_TOKEN").unwrap_or_default()),
             line_api_base: url("LINE_API_BASE", "https://api.line.me")?,

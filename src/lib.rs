@@ -1,6 +1,7 @@
 //! yorisoi: a LINE chatbot that accompanies families from pregnancy to the child's 3rd birthday.
 #![forbid(unsafe_code)]
 
+pub mod broadcast;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod processor;
 pub mod sandbox;
 pub mod schedule;
 pub mod send;
+pub mod staff;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

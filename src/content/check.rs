@@ -151,6 +151,8 @@ fn check_limits(
                 )));
             }
         }
+        // Content packs hold text and Flex only.
+        Message::Image { .. } => {}
         Message::Flex {
             alt_text, contents, ..
         } => {

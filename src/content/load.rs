@@ -108,6 +108,8 @@ struct RawMunicipality {
     service_name: String,
     contact: String,
     grief_contact: Option<String>,
+    #[serde(default)]
+    annual_births: Option<u32>,
     disclaimer: toml::Value,
     footer: String,
 }
@@ -293,6 +295,7 @@ pub fn load_with_diagnostics(dir: &Path) -> (Option<ContentPack>, Vec<Diagnostic
                     service_name: m.service_name,
                     contact: m.contact,
                     grief_contact: m.grief_contact.filter(|c| !c.trim().is_empty()),
+                    annual_births: m.annual_births.filter(|n| *n > 0),
                     disclaimer,
                     footer,
                 }),

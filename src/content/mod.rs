@@ -4,6 +4,7 @@
 pub mod check;
 pub mod lint;
 mod load;
+pub mod preview;
 pub mod render;
 pub mod template;
 
@@ -138,6 +139,9 @@ pub struct Municipality {
     pub contact: String,
     /// Where families who lost a pregnancy or a child can turn; never pushed to everyone.
     pub grief_contact: Option<String>,
+    /// Births a year in the municipality: the staff dashboard's reach (pregnancy registrations
+    /// against births; the target is 20 %).
+    pub annual_births: Option<u32>,
     /// The general-information disclaimer, worded for each track's readers.
     pub disclaimer: Disclaimer,
     /// Appended to every push.

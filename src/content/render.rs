@@ -98,6 +98,8 @@ pub fn prepend_label(msg: &mut Message, label: &str) {
                 items.insert(0, small_text(label));
             }
         }
+        // Content packs hold text and Flex only.
+        Message::Image { .. } => {}
     }
 }
 
@@ -107,6 +109,8 @@ pub fn append_footer(msg: &mut Message, footer: &str) {
         return;
     }
     match msg {
+        // Content packs hold text and Flex only.
+        Message::Image { .. } => {}
         Message::Text { text, .. } => {
             text.push_str("\n\n");
             text.push_str(footer);

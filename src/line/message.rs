@@ -29,6 +29,13 @@ pub enum Message {
         #[serde(skip_serializing_if = "Option::is_none")]
         quick_reply: Option<QuickReply>,
     },
+    /// An image (a broadcast's picture): HTTPS URLs of at most 2,000 characters.
+    Image {
+        /// The image.
+        original_content_url: String,
+        /// The thumbnail shown in the chat.
+        preview_image_url: String,
+    },
 }
 
 impl Message {
@@ -53,6 +60,7 @@ impl Message {
         match self {
             Message::Text { text, .. } => text,
             Message::Flex { alt_text, .. } => alt_text,
+            Message::Image { .. } => "画像",
         }
     }
 }

@@ -36,6 +36,12 @@ impl Installation {
             format!("yorisoi/delivery/{line_user_id}/{date}/{seq}").as_bytes(),
         )
     }
+
+    /// The key of a broadcast's batch. A broadcast carries its own random id, so a database
+    /// restored from a backup that reuses a broadcast's number never reuses its keys.
+    pub fn broadcast_key(&self, broadcast: Uuid, batch: usize) -> Uuid {
+        Uuid::new_v5(&self.0, format!("yorisoi/broadcast/{broadcast}/{batch}").as_bytes())
+    }
 }
 
 #[cfg(test)]

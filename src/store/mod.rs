@@ -11,6 +11,8 @@ pub mod planning;
 pub mod registrations;
 pub mod retention;
 pub mod sends;
+pub mod staff;
+pub mod broadcasts;
 pub mod users;
 
 pub use inbox::{InboundEvent, Inbox};

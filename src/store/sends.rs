@@ -222,6 +222,8 @@ pub struct NewMulticast<'a> {
     pub messages: &'a [Message],
     /// Its retry key.
     pub retry_key: &'a str,
+    /// The broadcast it is a batch of.
+    pub broadcast: Option<i64>,
 }
 
 /// LINE's limit of recipients per multicast request.
@@ -240,13 +242,15 @@ pub fn record_multicast(
         )));
     }
     conn.prepare_cached(
-        "INSERT INTO sends (kind, messages, retry_key, created_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO sends (kind, messages, retry_key, created_at, broadcast_id)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![
         batch.kind.as_str(),
         messages_json(batch.messages)?,
         batch.retry_key,
-        now
+        now,
+        batch.broadcast
     ])?;
     let id = conn.last_insert_rowid();
     let mut add = conn.prepare_cached(
@@ -332,6 +336,7 @@ mod tests {
                 recipients: &users,
                 messages: &messages,
                 retry_key: "k1",
+                broadcast: None,
             },
             "now",
         )
@@ -377,6 +382,7 @@ mod tests {
                     recipients,
                     messages: &[Message::text("x")],
                     retry_key: &format!("k{}", recipients.len()),
+                    broadcast: None,
                 },
                 "now",
             )
@@ -396,6 +402,7 @@ mod tests {
                 recipients: &[UserId::new(2)],
                 messages: &[Message::text("x")],
                 retry_key: "k",
+                broadcast: None,
             },
             "now",
         )

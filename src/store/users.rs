@@ -72,3 +72,11 @@ pub fn save_conversation(
     .execute(params![user_id, state, now])?;
     Ok(())
 }
+
+/// A LINE user by their LINE id: their internal id and whether they follow the account.
+pub fn find(conn: &Connection, line_user_id: &str) -> Result<Option<(UserId, bool)>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT id, following FROM line_users WHERE line_user_id = ?1")?
+        .query_row([line_user_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
