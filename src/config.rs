@@ -85,6 +85,8 @@ pub struct Settings {
     pub richmenu_dir: PathBuf,
     /// Client-side ceiling on push requests per second.
     pub push_rate: u32,
+    /// Client-side ceiling on multicast requests per second (each also counts in `push_rate`).
+    pub multicast_rate: u32,
     /// Pushes in flight at once.
     pub push_concurrency: usize,
     /// How many days back a missed delivery is still caught up (0: only the same day).
@@ -176,6 +178,7 @@ struct FileSettings {
     yorisoi_content_dir: Option<String>,
     yorisoi_richmenu_dir: Option<String>,
     yorisoi_push_rate: Option<u32>,
+    yorisoi_multicast_rate: Option<u32>,
     yorisoi_push_concurrency: Option<usize>,
     yorisoi_catch_up_days: Option<u32>,
     yorisoi_quota_reserve: Option<String>,
@@ -213,6 +216,10 @@ impl FileSettings {
         put(
             "YORISOI_PUSH_RATE",
             self.yorisoi_push_rate.map(|v| v.to_string()),
+        );
+        put(
+            "YORISOI_MULTICAST_RATE",
+            self.yorisoi_multicast_rate.map(|v| v.to_string()),
         );
         put(
             "YORISOI_PUSH_CONCURRENCY",
@@ -265,6 +272,7 @@ const KEYS: &[&str] = &[
     "YORISOI_CONTENT_DIR",
     "YORISOI_RICHMENU_DIR",
     "YORISOI_PUSH_RATE",
+    "YORISOI_MULTICAST_RATE",
     "YORISOI_PUSH_CONCURRENCY",
     "YORISOI_CATCH_UP_DAYS",
     "YORISOI_QUOTA_RESERVE",
@@ -359,11 +367,22 @@ impl Settings {
         // LINE allows 2,000 push requests per second; the headroom absorbs scheduling jitter
         // between when a request leaves and when LINE counts it.
         let push_rate = number("YORISOI_PUSH_RATE", get("YORISOI_PUSH_RATE"), 1_920u32)?;
-        if push_rate == 0 {
-            return Err(ConfigError::Invalid {
-                name: "YORISOI_PUSH_RATE",
-                reason: "must be at least 1".into(),
-            });
+        // LINE allows 200 multicast requests per second per channel.
+        let multicast_rate = number(
+            "YORISOI_MULTICAST_RATE",
+            get("YORISOI_MULTICAST_RATE"),
+            200u32,
+        )?;
+        for (name, rate) in [
+            ("YORISOI_PUSH_RATE", push_rate),
+            ("YORISOI_MULTICAST_RATE", multicast_rate),
+        ] {
+            if rate == 0 {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: "must be at least 1".into(),
+                });
+            }
         }
         let push_concurrency = number(
             "YORISOI_PUSH_CONCURRENCY",
@@ -480,6 +499,7 @@ impl Settings {
                 get("YORISOI_RICHMENU_DIR").unwrap_or_else(|| "richmenus".into()),
             ),
             push_rate,
+            multicast_rate,
             push_concurrency,
             catch_up_days: match number(
                 "YORISOI_CATCH_UP_DAYS",
@@ -626,6 +646,8 @@ mod tests {
             ("YORISOI_LISTEN", "localhost"),
             ("LINE_API_BASE", "ftp://x"),
             ("YORISOI_PUSH_RATE", "fast"),
+            ("YORISOI_MULTICAST_RATE", "0"),
+            ("YORISOI_MULTICAST_RATE", "slow"),
             ("YORISOI_MAX_CONNECTIONS", "0"),
             ("YORISOI_REQUEST_TIMEOUT_MS", "7"),
             ("YORISOI_KEEP_ALIVE_S", "forever"),
@@ -636,6 +658,29 @@ mod tests {
             assert!(err.contains(key), "{key}: {err}");
             assert!(!err.contains(value), "the value is not echoed: {err}");
         }
+    }
+
+    #[test]
+    fn multicast_rate_defaults_to_lines_200_and_is_set_by_file_or_env() {
+        let base = [
+            ("LINE_CHANNEL_SECRET", "a"),
+            ("LINE_CHANNEL_ACCESS_TOKEN", "b"),
+        ];
+        assert_eq!(
+            Settings::from_sources(None, &env(&base))
+                .unwrap()
+                .multicast_rate,
+            200
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("yorisoi.toml");
+        std::fs::write(&path, "yorisoi_multicast_rate = 50\n").unwrap();
+        let s = Settings::from_sources(Some(&path), &env(&base)).unwrap();
+        assert_eq!(s.multicast_rate, 50);
+        let mut e = env(&base);
+        e.insert("YORISOI_MULTICAST_RATE".into(), "20".into());
+        let s = Settings::from_sources(Some(&path), &e).unwrap();
+        assert_eq!(s.multicast_rate, 20);
     }
 
     #[test]

@@ -324,6 +324,7 @@ pub fn line_client(settings: &Settings) -> anyhow::Result<LineClient> {
         retry: RetryPolicy::default(),
         pool_size: settings.push_concurrency,
         rate: settings.push_rate,
+        multicast_rate: settings.multicast_rate,
     })
 }
 

@@ -54,6 +54,9 @@ pub struct LineClientConfig {
     /// Requests per second this process sends, all senders together (LINE allows 2,000/s per
     /// channel for push; one process delivers at a time, so this is the channel's rate).
     pub rate: u32,
+    /// Multicast requests per second (LINE allows 200/s per channel); each one also takes a
+    /// permit of `rate`, so broadcasts and the daily push share the channel's budget.
+    pub multicast_rate: u32,
 }
 
 /// The month's message quota.
@@ -61,7 +64,7 @@ pub struct LineClientConfig {
 pub struct Quota {
     /// The target limit, if one is set.
     pub limit: Option<u64>,
-    /// Messages (pushes) counted so far this month.
+    /// Messages counted so far this month (a push counts one, a multicast one per recipient).
     pub used: u64,
 }
 
@@ -100,19 +103,36 @@ struct PushRequest<'a> {
     messages: &'a [Message],
 }
 
+#[derive(Serialize)]
+struct MulticastRequest<'a> {
+    to: &'a [String],
+    messages: &'a [Message],
+}
+
 type Limiter = governor::RateLimiter<
     governor::state::NotKeyed,
     governor::state::InMemoryState,
     governor::clock::DefaultClock,
 >;
 
-/// The Messaging API client: one connection pool, one rate limiter and one view of LINE's
-/// health for every sender in the process (clones share them).
+fn new_limiter(rate: u32) -> Arc<Limiter> {
+    let per_second = NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN);
+    // A small burst: LINE counts requests in a sliding second.
+    let burst = NonZeroU32::new((rate / 200).clamp(1, 10)).unwrap_or(NonZeroU32::MIN);
+    Arc::new(governor::RateLimiter::direct(
+        governor::Quota::per_second(per_second).allow_burst(burst),
+    ))
+}
+
+/// The Messaging API client: one connection pool, one rate limiter (and one more for
+/// multicasts) and one view of LINE's health for every sender in the process (clones share
+/// them).
 #[derive(Clone)]
 pub struct LineClient {
     http: reqwest::Client,
     config: LineClientConfig,
     limiter: Arc<Limiter>,
+    multicast_limiter: Arc<Limiter>,
     halted: Arc<Mutex<Option<Halt>>>,
 }
 
@@ -133,23 +153,20 @@ impl LineClient {
             .pool_max_idle_per_host(config.pool_size)
             .user_agent(concat!("yorisoi/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let rate = NonZeroU32::new(config.rate).unwrap_or(NonZeroU32::MIN);
-        // A small burst: LINE counts requests in a sliding second.
-        let burst = NonZeroU32::new((config.rate / 200).clamp(1, 10)).unwrap_or(NonZeroU32::MIN);
-        let limiter = Arc::new(governor::RateLimiter::direct(
-            governor::Quota::per_second(rate).allow_burst(burst),
-        ));
+        let limiter = new_limiter(config.rate);
+        let multicast_limiter = new_limiter(config.multicast_rate);
         Ok(Self {
             http,
             config,
             limiter,
+            multicast_limiter,
             halted: Arc::default(),
         })
     }
 
     /// Why LINE refuses to take messages now (revoked token; the monthly limit, which stops
-    /// pushes only), if it did on the last request; cleared by the next accepted request (for
-    /// the monthly limit, the next accepted push).
+    /// pushes and multicasts only), if it did on the last request; cleared by the next accepted
+    /// request (for the monthly limit, the next accepted push or multicast).
     pub fn halted(&self) -> Option<Halt> {
         self.halted
             .lock()
@@ -193,7 +210,8 @@ impl LineClient {
         })
     }
 
-    /// The longest one `push` can take, retries included: a claim on a send must outlive it.
+    /// The longest one `push` or `multicast` can take, retries included: a claim on a send must
+    /// outlive it.
     pub fn worst_case(&self) -> Duration {
         let p = self.config.retry;
         let waits: Duration = (0..p.attempts.saturating_sub(1)).map(|i| p.delay(i)).sum();
@@ -201,7 +219,7 @@ impl LineClient {
         waits + (self.config.timeout * 2 + Duration::from_secs(1)) * p.attempts.max(1)
     }
 
-    fn note(&self, outcome: &SendOutcome, is_push: bool) {
+    fn note(&self, outcome: &SendOutcome, counted: bool) {
         let mut halted = self.halted.lock().unwrap_or_else(|e| e.into_inner());
         match outcome {
             SendOutcome::Halt(h) => {
@@ -211,7 +229,7 @@ impl LineClient {
                 *halted = Some(h.clone());
             }
             // LINE took or judged the request: the token works. Replies are free, so only a push
-            // taken says the month's limit is lifted.
+            // or a multicast taken (both keyed, both counted) says the month's limit is lifted.
             o if (o.delivered()
                 || matches!(
                     o,
@@ -219,7 +237,7 @@ impl LineClient {
                 ))
                 && halted
                     .as_ref()
-                    .is_some_and(|h| is_push || *h != Halt::MonthlyLimit) =>
+                    .is_some_and(|h| counted || *h != Halt::MonthlyLimit) =>
             {
                 *halted = None;
                 tracing::info!("LINE accepts messages again");
@@ -236,7 +254,8 @@ impl LineClient {
             reply_token,
             messages,
         };
-        self.attempt("/v2/bot/message/reply", &body, None).await
+        self.attempt("/v2/bot/message/reply", &body, None, None)
+            .await
     }
 
     /// Sends a push message (<https://developers.line.biz/en/reference/messaging-api/#send-push-message>)
@@ -244,18 +263,44 @@ impl LineClient {
     /// by an earlier try).
     pub async fn push(&self, to: &str, messages: &[Message], retry_key: Uuid) -> SendOutcome {
         let body = PushRequest { to, messages };
+        self.keyed("/v2/bot/message/push", &body, retry_key, None)
+            .await
+    }
+
+    /// Sends one multicast message to 1–500 users (<https://developers.line.biz/en/reference/messaging-api/#send-multicast-message>)
+    /// with a retry key, retried as [`LineClient::push`] is. Paced by the multicast rate and by
+    /// the channel's rate shared with pushes. An empty list, or one over 500, LINE refuses with
+    /// 400 ([`SendOutcome::Rejected`]).
+    pub async fn multicast(
+        &self,
+        to: &[String],
+        messages: &[Message],
+        retry_key: Uuid,
+    ) -> SendOutcome {
+        let body = MulticastRequest { to, messages };
+        let own = Some(&*self.multicast_limiter);
+        self.keyed("/v2/bot/message/multicast", &body, retry_key, own)
+            .await
+    }
+
+    /// One keyed request, retrying 5xx, timeouts and connection errors with the same key.
+    async fn keyed<B: Serialize>(
+        &self,
+        path: &'static str,
+        body: &B,
+        retry_key: Uuid,
+        own_limiter: Option<&Limiter>,
+    ) -> SendOutcome {
         let policy = self.config.retry;
         let mut outcome = SendOutcome::Unknown("not tried".into());
         for attempt in 0..policy.attempts.max(1) {
             if attempt > 0 {
                 tokio::time::sleep(policy.delay(attempt - 1)).await;
             }
-            outcome = self
-                .attempt("/v2/bot/message/push", &body, Some(retry_key))
-                .await;
+            outcome = self.attempt(path, body, Some(retry_key), own_limiter).await;
             match &outcome {
                 SendOutcome::Unknown(reason) | SendOutcome::NotSent(reason) => {
-                    tracing::warn!(attempt = attempt + 1, %reason, "push failed, will retry with the same key");
+                    tracing::warn!(path, attempt = attempt + 1, %reason, "request failed, will retry with the same key");
                 }
                 _ => return outcome,
             }
@@ -263,12 +308,18 @@ impl LineClient {
         outcome
     }
 
+    /// One request. `own_limiter` is the endpoint's own rate, taken before the channel's so
+    /// that the shared permit is spent just before the request leaves.
     async fn attempt<B: Serialize>(
         &self,
         path: &str,
         body: &B,
         retry_key: Option<Uuid>,
+        own_limiter: Option<&Limiter>,
     ) -> SendOutcome {
+        if let Some(own) = own_limiter {
+            own.until_ready().await;
+        }
         self.limiter.until_ready().await;
         let mut req = self
             .http
@@ -339,5 +390,212 @@ impl LineClient {
         };
         self.note(&outcome, retry_key.is_some());
         outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::line_double::{DoubleConfig, Fault, LineDouble, Via, user_id};
+    use std::time::Instant;
+
+    fn double() -> LineDouble {
+        LineDouble::start(DoubleConfig::default(), "127.0.0.1:0").expect("double starts")
+    }
+
+    fn client(d: &LineDouble, rate: u32, multicast_rate: u32) -> LineClient {
+        LineClient::new(LineClientConfig {
+            api_base: d.base_url(),
+            access_token: Secret::new(d.access_token()),
+            timeout: Duration::from_millis(300),
+            retry: RetryPolicy {
+                attempts: 5,
+                base_delay: Duration::from_millis(10),
+                max_delay: Duration::from_millis(50),
+            },
+            pool_size: 4,
+            rate,
+            multicast_rate,
+        })
+        .unwrap()
+    }
+
+    fn users(n: u64) -> Vec<String> {
+        (1..=n).map(user_id).collect()
+    }
+
+    fn hello() -> Vec<Message> {
+        vec![Message::text("お知らせ")]
+    }
+
+    #[tokio::test]
+    async fn a_multicast_reaches_every_recipient_once() {
+        let d = double();
+        let c = client(&d, 1_000, 200);
+        let to = users(3);
+        let key = Uuid::new_v4();
+        let outcome = c.multicast(&to, &hello(), key).await;
+        assert!(
+            matches!(
+                outcome,
+                SendOutcome::Sent {
+                    request_id: Some(_)
+                }
+            ),
+            "{outcome:?}"
+        );
+        for u in &to {
+            let got = d.delivered_to(u);
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].via, Via::Multicast);
+            assert_eq!(got[0].retry_key, Some(key.hyphenated().to_string()));
+        }
+        assert!(d.refused().is_empty(), "{:?}", d.refused());
+    }
+
+    #[tokio::test]
+    async fn a_5xx_is_retried_with_the_same_key_until_taken() {
+        let d = double();
+        let c = client(&d, 1_000, 200);
+        d.inject_on(Some(Via::Multicast), Fault::Status(500), 2);
+        let key = Uuid::new_v4();
+        let outcome = c.multicast(&users(2), &hello(), key).await;
+        assert!(matches!(outcome, SendOutcome::Sent { .. }), "{outcome:?}");
+        let attempts = d.attempts();
+        assert_eq!(
+            attempts.iter().map(|a| a.status).collect::<Vec<_>>(),
+            vec![500, 500, 200]
+        );
+        assert!(
+            attempts
+                .iter()
+                .all(|a| a.via == Via::Multicast
+                    && a.retry_key == Some(key.hyphenated().to_string()))
+        );
+        assert_eq!(d.delivered_to(&user_id(2)).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_409_for_the_key_means_already_accepted() {
+        let d = double();
+        let c = client(&d, 1_000, 200);
+        let to = users(2);
+        // The first try is taken but its answer outlives the client's timeout.
+        d.inject_nth(
+            Some(Via::Multicast),
+            1,
+            Fault::SlowAccept(Duration::from_millis(1_000)),
+        );
+        let key = Uuid::new_v4();
+        let outcome = c.multicast(&to, &hello(), key).await;
+        let first = d.delivered()[0].request_id.clone();
+        assert_eq!(
+            outcome,
+            SendOutcome::AlreadyAccepted {
+                request_id: Some(first.clone())
+            }
+        );
+        // A rerun with the same key (after a crash) is the same.
+        let again = c.multicast(&to, &hello(), key).await;
+        assert_eq!(
+            again,
+            SendOutcome::AlreadyAccepted {
+                request_id: Some(first)
+            }
+        );
+        assert!(again.delivered());
+        assert_eq!(d.delivered_to(&to[0]).len(), 1, "delivered once");
+        assert_eq!(
+            d.attempts().iter().map(|a| a.status).collect::<Vec<_>>(),
+            vec![200, 409, 409]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_multicast_is_not_retried() {
+        let d = double();
+        let c = client(&d, 1_000, 200);
+        let outcome = c.multicast(&users(501), &hello(), Uuid::new_v4()).await;
+        assert!(
+            matches!(outcome, SendOutcome::Rejected { status: 400, .. }),
+            "{outcome:?}"
+        );
+        let outcome = c.multicast(&[], &hello(), Uuid::new_v4()).await;
+        assert!(
+            matches!(outcome, SendOutcome::Rejected { status: 400, .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(d.refused().len(), 2, "one request each");
+        assert!(d.delivered().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_refused_channel_halts_multicasts_and_a_taken_one_clears_it() {
+        let d = double();
+        let c = client(&d, 1_000, 200);
+        d.set_token_revoked(true);
+        let outcome = c.multicast(&users(1), &hello(), Uuid::new_v4()).await;
+        assert_eq!(
+            outcome,
+            SendOutcome::Halt(Halt::Unauthorized { status: 401 })
+        );
+        assert_eq!(c.halted(), Some(Halt::Unauthorized { status: 401 }));
+        d.set_token_revoked(false);
+        d.set_monthly_limit(true);
+        let outcome = c.multicast(&users(1), &hello(), Uuid::new_v4()).await;
+        assert_eq!(outcome, SendOutcome::Halt(Halt::MonthlyLimit));
+        assert_eq!(c.halted(), Some(Halt::MonthlyLimit));
+        d.set_monthly_limit(false);
+        assert!(
+            c.multicast(&users(1), &hello(), Uuid::new_v4())
+                .await
+                .delivered()
+        );
+        assert_eq!(
+            c.halted(),
+            None,
+            "a multicast taken lifts the monthly limit"
+        );
+    }
+
+    /// Sends `n` multicasts at once and returns how long they took.
+    async fn time_multicasts(c: &LineClient, n: usize) -> Duration {
+        let (to, m) = (users(1), hello());
+        let start = Instant::now();
+        let outcomes =
+            futures_util::future::join_all((0..n).map(|_| c.multicast(&to, &m, Uuid::new_v4())))
+                .await;
+        assert!(outcomes.iter().all(SendOutcome::delivered), "{outcomes:?}");
+        start.elapsed()
+    }
+
+    #[tokio::test]
+    async fn multicasts_keep_to_their_own_rate() {
+        let d = double();
+        // The channel's rate is no bound here: only the multicast rate paces them.
+        let c = client(&d, 10_000, 20);
+        let took = time_multicasts(&c, 11).await;
+        // 11 requests at 20/s: 10 intervals of 50 ms (a little slack for the clocks).
+        assert!(took >= Duration::from_millis(480), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn multicasts_take_from_the_channels_rate_too() {
+        let d = double();
+        let c = client(&d, 20, 10_000);
+        let took = time_multicasts(&c, 11).await;
+        assert!(took >= Duration::from_millis(480), "{took:?}");
+        // And pushes share that budget with them.
+        let start = Instant::now();
+        let (to, m) = (users(1), hello());
+        let multicasts = (0..5).map(|_| c.multicast(&to, &m, Uuid::new_v4()));
+        let pushes = (0..6).map(|_| c.push(&to[0], &m, Uuid::new_v4()));
+        let (m, p) = tokio::join!(
+            futures_util::future::join_all(multicasts),
+            futures_util::future::join_all(pushes)
+        );
+        assert!(m.iter().chain(&p).all(SendOutcome::delivered));
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(480), "{took:?}");
     }
 }

@@ -1,10 +1,13 @@
-//! A double of the LINE platform, for tests, benchmarks and (later) the sandbox. It accepts
-//! exactly what messaging-api.yml accepts, enforces single-use reply tokens and retry keys
-//! (409 for a key seen in the last 24 hours), can enforce a rate limit and the monthly limit,
-//! can inject 5xx answers and slow answers, records what each user received, and builds signed
-//! webhook events as LINE would send them.
+//! A double of the LINE platform, for tests, benchmarks and the sandbox. It accepts exactly
+//! what messaging-api.yml accepts (reply, push, multicast), enforces single-use reply tokens and
+//! retry keys (409 for a key seen in the last 24 hours), can enforce rate limits (the channel's,
+//! and multicast's own) and the monthly limit, can inject 5xx answers and slow answers, records
+//! what each user received, and builds signed webhook events as LINE would send them.
 
 pub mod validate;
+
+#[cfg(test)]
+mod tests;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde::Serialize;
@@ -32,12 +35,15 @@ pub enum Via {
     Reply,
     /// `/v2/bot/message/push`.
     Push,
+    /// `/v2/bot/message/multicast`.
+    Multicast,
 }
 
-/// A message request the double accepted.
+/// What one user received from an accepted message request (a multicast gives one to each
+/// recipient, sharing the request's retry key and request id).
 #[derive(Debug, Clone, Serialize)]
 pub struct Delivered {
-    /// Reply or push.
+    /// Reply, push or multicast.
     pub via: Via,
     /// The recipient (for replies: the user the token was issued to).
     pub to: String,
@@ -55,11 +61,11 @@ pub struct Delivered {
 /// checks), with what it was answered: the retries a sender made, with their token or key.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Attempt {
-    /// Reply or push.
+    /// Reply, push or multicast.
     pub via: Via,
     /// The reply token (replies).
     pub reply_token: Option<String>,
-    /// The retry key (pushes).
+    /// The retry key (pushes and multicasts).
     pub retry_key: Option<String>,
     /// The status answered.
     pub status: u16,
@@ -83,6 +89,10 @@ pub struct Stats {
     pub replies: u64,
     /// Accepted pushes.
     pub pushes: u64,
+    /// Accepted multicasts.
+    pub multicasts: u64,
+    /// Messages the accepted multicasts counted: one per recipient, as LINE counts them.
+    pub multicast_recipients: u64,
     /// 409s for a reused retry key.
     pub duplicates: u64,
     /// 429s for the rate limit.
@@ -108,12 +118,16 @@ struct Inner {
     delivered: Vec<Delivered>,
     attempts: Vec<Attempt>,
     refused: Vec<Refused>,
-    faults: VecDeque<(Option<Via>, Fault)>,
+    /// Queued faults per target endpoint; `None` lets one request through untouched (so a
+    /// fault can wait for the Nth request).
+    faults: VecDeque<(Option<Via>, Option<Fault>)>,
     window: VecDeque<Instant>,
+    multicast_window: VecDeque<Instant>,
     stats: Stats,
     monthly_limit: bool,
     token_revoked: bool,
-    /// The month's target limit (`GET /v2/bot/message/quota`); pushes count against it.
+    /// The month's target limit (`GET /v2/bot/message/quota`); pushes and multicasts (one per
+    /// recipient) count against it.
     monthly_quota: Option<u64>,
     record: bool,
 }
@@ -125,8 +139,12 @@ pub struct DoubleConfig {
     pub access_token: String,
     /// The channel secret it signs webhooks with.
     pub channel_secret: String,
-    /// Requests per second it accepts (sliding one-second window); `None`: unlimited.
+    /// Message requests per second it accepts, all endpoints together (sliding one-second
+    /// window); `None`: unlimited.
     pub rate_limit: Option<u32>,
+    /// Multicast requests per second it accepts, besides `rate_limit` (LINE: 200); `None`:
+    /// unlimited.
+    pub multicast_rate_limit: Option<u32>,
     /// Keep every delivered message (tests); off for long benchmarks keeps memory flat.
     pub record: bool,
     /// The clock of reply tokens and event timestamps (the sandbox passes its own).
@@ -139,6 +157,7 @@ impl Default for DoubleConfig {
             access_token: "test-access-token".into(),
             channel_secret: "test-channel-secret".into(),
             rate_limit: None,
+            multicast_rate_limit: Some(200),
             record: true,
             clock: Arc::new(crate::clock::SystemClock),
         }
@@ -149,6 +168,7 @@ impl std::fmt::Debug for DoubleConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DoubleConfig")
             .field("rate_limit", &self.rate_limit)
+            .field("multicast_rate_limit", &self.multicast_rate_limit)
             .field("record", &self.record)
             .finish_non_exhaustive()
     }
@@ -186,6 +206,24 @@ fn error(status: u16, message: &str, details: Vec<validate::Problem>) -> HttpRes
     .json(body)
 }
 
+impl Inner {
+    /// Messages counted this month: a push counts one, a multicast one per recipient.
+    fn counted(&self) -> u64 {
+        self.stats.pushes + self.stats.multicast_recipients
+    }
+}
+
+/// Drops what left the one-second window; true if it already holds `limit` requests.
+fn window_full(window: &mut VecDeque<Instant>, limit: Option<u32>, now: Instant) -> bool {
+    while window
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+    {
+        window.pop_front();
+    }
+    limit.is_some_and(|l| window.len() >= l as usize)
+}
+
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -207,7 +245,13 @@ async fn message_endpoint(
     shared: web::Data<Shared>,
 ) -> HttpResponse {
     let path = req.path().to_owned();
-    let is_push = path.ends_with("/push");
+    let via = if path.ends_with("/push") {
+        Via::Push
+    } else if path.ends_with("/multicast") {
+        Via::Multicast
+    } else {
+        Via::Reply
+    };
     let auth_ok = authorized(&req, &shared);
     if !auth_ok {
         let mut inner = shared.lock();
@@ -246,81 +290,110 @@ async fn message_endpoint(
         }
     };
     validate::messages(v.get("messages"), &mut problems);
-    if is_push {
-        match v.get("to").and_then(Value::as_str) {
-            Some(to) if !to.is_empty() => {}
-            _ => problems.push(validate::Problem {
-                property: "to".into(),
-                message: "is required".into(),
-            }),
+    match via {
+        Via::Push | Via::Multicast => {
+            if via == Via::Push {
+                match v.get("to").and_then(Value::as_str) {
+                    Some(to) if !to.is_empty() => {}
+                    _ => problems.push(validate::Problem {
+                        property: "to".into(),
+                        message: "is required".into(),
+                    }),
+                }
+            } else {
+                validate::multicast_to(v.get("to"), &mut problems);
+            }
+            if let Some(k) = &retry_key
+                && !validate::retry_key(k)
+            {
+                problems.push(validate::Problem {
+                    property: "X-Line-Retry-Key".into(),
+                    message: "must be a UUID".into(),
+                });
+            }
         }
-        if let Some(k) = &retry_key
-            && !validate::retry_key(k)
-        {
-            problems.push(validate::Problem {
-                property: "X-Line-Retry-Key".into(),
-                message: "must be a UUID".into(),
-            });
-        }
-    } else {
-        if retry_key.is_some() {
-            problems.push(validate::Problem {
-                property: "X-Line-Retry-Key".into(),
-                message: "is not accepted by the reply endpoint".into(),
-            });
-        }
-        if v.get("replyToken")
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-        {
-            problems.push(validate::Problem {
-                property: "replyToken".into(),
-                message: "is required".into(),
-            });
+        Via::Reply => {
+            if retry_key.is_some() {
+                problems.push(validate::Problem {
+                    property: "X-Line-Retry-Key".into(),
+                    message: "is not accepted by the reply endpoint".into(),
+                });
+            }
+            if v.get("replyToken")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                problems.push(validate::Problem {
+                    property: "replyToken".into(),
+                    message: "is required".into(),
+                });
+            }
         }
     }
+    // Who receives it (for replies: found from the token below).
+    let recipients: Vec<String> = match via {
+        Via::Push => vec![v["to"].as_str().unwrap_or_default().to_owned()],
+        Via::Multicast => v["to"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        Via::Reply => Vec::new(),
+    };
+    // Messages this request counts against the month (replies are free).
+    let counted = recipients.len() as u64;
     let request_id = uuid::Uuid::new_v4().to_string();
     let mut slow = None;
     {
-        let mut inner = shared.lock();
+        let mut guard = shared.lock();
+        let inner = &mut *guard;
         if !problems.is_empty() {
             let msg = problems
                 .iter()
                 .map(|p| format!("{}: {}", p.property, p.message))
                 .collect::<Vec<_>>()
                 .join("; ");
-            shared.refuse(&mut inner, &path, 400, msg);
+            shared.refuse(inner, &path, 400, msg);
             return error(
                 400,
                 &format!("The request body has {} error(s)", problems.len()),
                 problems,
             );
         }
-        let quota_used_up = is_push && inner.monthly_quota.is_some_and(|q| inner.stats.pushes >= q);
-        // Replies are free: the monthly limit stops pushes only.
-        if (inner.monthly_limit && is_push) || quota_used_up {
+        // A multicast that would go past the target limit is refused whole.
+        let quota_used_up = counted > 0
+            && inner
+                .monthly_quota
+                .is_some_and(|q| inner.counted() + counted > q);
+        if (inner.monthly_limit && counted > 0) || quota_used_up {
             return error(429, "You have reached your monthly limit.", vec![]);
         }
-        if let Some(limit) = shared.config.rate_limit {
-            let now = Instant::now();
-            while inner
-                .window
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
-            {
-                inner.window.pop_front();
-            }
-            if inner.window.len() >= limit as usize {
-                inner.stats.rate_limited += 1;
-                return error(
-                    429,
-                    "The API rate limit has been exceeded. Try again later.",
-                    vec![],
-                );
-            }
+        let now = Instant::now();
+        let over_channel = window_full(&mut inner.window, shared.config.rate_limit, now);
+        let over_multicast = via == Via::Multicast
+            && window_full(
+                &mut inner.multicast_window,
+                shared.config.multicast_rate_limit,
+                now,
+            );
+        if over_channel || over_multicast {
+            inner.stats.rate_limited += 1;
+            return error(
+                429,
+                "The API rate limit has been exceeded. Try again later.",
+                vec![],
+            );
+        }
+        if shared.config.rate_limit.is_some() {
             inner.window.push_back(now);
         }
-        let via = if is_push { Via::Push } else { Via::Reply };
+        if via == Via::Multicast && shared.config.multicast_rate_limit.is_some() {
+            inner.multicast_window.push_back(now);
+        }
         let attempt = |status: u16| Attempt {
             via,
             reply_token: v["replyToken"].as_str().map(str::to_owned),
@@ -329,7 +402,7 @@ async fn message_endpoint(
         };
         let fault = match inner.faults.front() {
             Some((target, _)) if target.is_none_or(|t| t == via) => {
-                inner.faults.pop_front().map(|(_, f)| f)
+                inner.faults.pop_front().and_then(|(_, f)| f)
             }
             _ => None,
         };
@@ -366,9 +439,7 @@ async fn message_endpoint(
                 .retry_keys
                 .insert(k.clone(), (request_id.clone(), now));
         }
-        let to = if is_push {
-            v["to"].as_str().unwrap_or_default().to_owned()
-        } else {
+        let to = if via == Via::Reply {
             let token = v["replyToken"].as_str().unwrap_or_default();
             match inner.tokens.get_mut(token) {
                 Some(t)
@@ -382,46 +453,56 @@ async fn message_endpoint(
                             < 60 =>
                 {
                     t.used = true;
-                    t.user.clone()
+                    vec![t.user.clone()]
                 }
                 _ => {
                     if inner.record {
                         inner.attempts.push(attempt(400));
                     }
-                    shared.refuse(&mut inner, &path, 400, "invalid reply token".into());
+                    shared.refuse(inner, &path, 400, "invalid reply token".into());
                     return error(400, "Invalid reply token", vec![]);
                 }
             }
-        };
-        if is_push {
-            inner.stats.pushes += 1;
         } else {
-            inner.stats.replies += 1;
+            recipients
+        };
+        match via {
+            Via::Reply => inner.stats.replies += 1,
+            Via::Push => inner.stats.pushes += 1,
+            Via::Multicast => {
+                inner.stats.multicasts += 1;
+                inner.stats.multicast_recipients += counted;
+            }
         }
-        let messages = v["messages"].as_array().cloned().unwrap_or_default();
-        let count = messages.len();
         if inner.record {
             inner.attempts.push(attempt(200));
-            inner.delivered.push(Delivered {
-                via: if is_push { Via::Push } else { Via::Reply },
-                to: to.clone(),
-                messages,
-                retry_key,
-                request_id: request_id.clone(),
-                at: shared.config.clock.now(),
-            });
+            let messages = v["messages"].as_array().cloned().unwrap_or_default();
+            let at = shared.config.clock.now();
+            for user in &to {
+                inner.delivered.push(Delivered {
+                    via,
+                    to: user.clone(),
+                    messages: messages.clone(),
+                    retry_key: retry_key.clone(),
+                    request_id: request_id.clone(),
+                    at,
+                });
+            }
         }
-        drop(inner);
-        *shared
-            .per_user
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(to)
-            .or_default() += 1;
-        let _ = count;
+        drop(guard);
+        let mut per_user = shared.per_user.lock().unwrap_or_else(|e| e.into_inner());
+        for user in to {
+            *per_user.entry(user).or_default() += 1;
+        }
     }
     if let Some(d) = slow {
         tokio::time::sleep(d).await;
+    }
+    if via == Via::Multicast {
+        // MulticastResponse is an empty object.
+        return HttpResponse::Ok()
+            .insert_header(("x-line-request-id", request_id))
+            .json(json!({}));
     }
     let sent: Vec<Value> = v["messages"]
         .as_array()
@@ -451,12 +532,13 @@ async fn quota(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
     }
 }
 
-/// `GET /v2/bot/message/quota/consumption`: pushes accepted (replies are free).
+/// `GET /v2/bot/message/quota/consumption`: pushes accepted, and multicasts one per recipient
+/// (replies are free).
 async fn quota_consumption(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
     if !authorized(&req, &shared) {
         return error(401, "Authentication failed.", vec![]);
     }
-    HttpResponse::Ok().json(json!({ "totalUsage": shared.lock().stats.pushes }))
+    HttpResponse::Ok().json(json!({ "totalUsage": shared.lock().counted() }))
 }
 
 async fn control_stats(shared: web::Data<Shared>) -> HttpResponse {
@@ -532,6 +614,10 @@ impl LineDouble {
                 .app_data(web::PayloadConfig::new(8 * 1024 * 1024))
                 .route("/v2/bot/message/reply", web::post().to(message_endpoint))
                 .route("/v2/bot/message/push", web::post().to(message_endpoint))
+                .route(
+                    "/v2/bot/message/multicast",
+                    web::post().to(message_endpoint),
+                )
                 .route("/v2/bot/message/quota", web::get().to(quota))
                 .route(
                     "/v2/bot/message/quota/consumption",
@@ -578,8 +664,19 @@ impl LineDouble {
     pub fn inject_on(&self, via: Option<Via>, fault: Fault, n: usize) {
         let mut inner = self.shared.lock();
         for _ in 0..n {
-            inner.faults.push_back((via, fault));
+            inner.faults.push_back((via, Some(fault)));
         }
+    }
+
+    /// Queues a fault for the `nth` next request to one endpoint (`None`: any; 1: the next),
+    /// letting the ones before it through: "the 3rd multicast is delivered but its answer is
+    /// lost" is `inject_nth(Some(Via::Multicast), 3, Fault::SlowAccept(..))`.
+    pub fn inject_nth(&self, via: Option<Via>, nth: usize, fault: Fault) {
+        let mut inner = self.shared.lock();
+        for _ in 1..nth {
+            inner.faults.push_back((via, None));
+        }
+        inner.faults.push_back((via, Some(fault)));
     }
 
     /// Turns the monthly-limit answer on or off.
@@ -587,7 +684,8 @@ impl LineDouble {
         self.shared.lock().monthly_limit = on;
     }
 
-    /// Sets the month's target limit (`None`: no limit); accepted pushes count against it.
+    /// Sets the month's target limit (`None`: no limit); accepted pushes count against it, and
+    /// accepted multicasts one per recipient.
     pub fn set_monthly_quota(&self, quota: Option<u64>) {
         self.shared.lock().monthly_quota = quota;
     }
@@ -597,7 +695,7 @@ impl LineDouble {
         self.shared.lock().token_revoked = revoked;
     }
 
-    /// Every accepted message request, in order.
+    /// What every user received, in order (one record per multicast recipient).
     pub fn delivered(&self) -> Vec<Delivered> {
         self.shared.lock().delivered.clone()
     }
@@ -607,7 +705,7 @@ impl LineDouble {
         self.shared.lock().attempts.clone()
     }
 
-    /// Every accepted message request to one user, in order.
+    /// What one user received, in order.
     pub fn delivered_to(&self, user: &str) -> Vec<Delivered> {
         self.shared
             .lock()
@@ -775,9 +873,12 @@ pub struct DoubleArgs {
         default_value = "test-channel-secret"
     )]
     pub secret: String,
-    /// Enforce this many requests per second (429 beyond).
+    /// Enforce this many message requests per second (429 beyond).
     #[arg(long)]
     pub rate: Option<u32>,
+    /// Enforce this many multicast requests per second (429 beyond; 0: unlimited).
+    #[arg(long, default_value_t = 200)]
+    pub multicast_rate: u32,
     /// Keep every delivered message in memory (off: counters only).
     #[arg(long)]
     pub record: bool,
@@ -790,6 +891,7 @@ pub async fn serve_forever(args: DoubleArgs) -> anyhow::Result<()> {
             access_token: args.token,
             channel_secret: args.secret,
             rate_limit: args.rate,
+            multicast_rate_limit: (args.multicast_rate > 0).then_some(args.multicast_rate),
             record: args.record,
             ..DoubleConfig::default()
         },

@@ -273,6 +273,34 @@ pub fn messages(v: Option<&Value>, out: &mut Vec<Problem>) {
     }
 }
 
+/// Most recipients of one multicast (`MulticastRequest.to`).
+pub const MULTICAST_MAX_TO: usize = 500;
+
+/// Checks a multicast's `to`: 1 to 500 user ids as webhook events carry them. The ids are not
+/// quoted back: they are personal data.
+pub fn multicast_to(v: Option<&Value>, out: &mut Vec<Problem>) {
+    let Some(list) = v.and_then(Value::as_array) else {
+        out.push(problem("to", "is required and must be an array"));
+        return;
+    };
+    if list.is_empty() || list.len() > MULTICAST_MAX_TO {
+        out.push(problem(
+            "to",
+            format!(
+                "must have 1 to {MULTICAST_MAX_TO} items, has {}",
+                list.len()
+            ),
+        ));
+    }
+    for (i, id) in list.iter().enumerate() {
+        match id.as_str() {
+            Some(s) if crate::domain::LineUserId::parse(s).is_some() => {}
+            Some(_) => out.push(problem(format!("to[{i}]"), "is not a user id")),
+            None => out.push(problem(format!("to[{i}]"), "must be a string")),
+        }
+    }
+}
+
 /// Checks an `X-Line-Retry-Key`: a UUID in hexadecimal form.
 pub fn retry_key(key: &str) -> bool {
     key.len() == 36 && uuid::Uuid::parse_str(key).is_ok()

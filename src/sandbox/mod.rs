@@ -141,6 +141,7 @@ pub async fn run(config: Option<&Path>, options: Options) -> anyhow::Result<()> 
             rate_limit: None,
             record: true,
             clock: shared.clone(),
+            ..DoubleConfig::default()
         },
         "127.0.0.1:0",
     )?;
@@ -605,7 +606,7 @@ async fn messages(s: web::Data<Sandbox>, id: web::Path<String>) -> Result<HttpRe
             (d.at, json!({
                 "date": date.to_string(),
                 "at": at.to_rfc3339(),
-                "via": match d.via { Via::Reply => "reply", Via::Push => "push" },
+                "via": match d.via { Via::Reply => "reply", Via::Push => "push", Via::Multicast => "multicast" },
                 "positions": if d.via == Via::Push { positions.get(&date).cloned().unwrap_or_default() } else { Vec::new() },
                 "messages": d.messages,
             }))

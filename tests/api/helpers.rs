@@ -128,6 +128,7 @@ pub fn settings_for(double: &LineDouble, db_path: PathBuf) -> Settings {
         content_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("messages"),
         richmenu_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("richmenus"),
         push_rate: 1_950,
+        multicast_rate: 200,
         push_concurrency: 16,
         catch_up_days: 0,
         quota_reserve: None,
