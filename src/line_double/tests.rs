@@ -65,6 +65,17 @@ async fn multicast(d: &LineDouble, to: &[String], key: Option<&str>) -> Answer {
     .await
 }
 
+/// A push of two messages: it counts one against the month all the same.
+async fn push(d: &LineDouble, to: &str, key: Option<&str>) -> Answer {
+    post(
+        d,
+        PUSH,
+        json!({ "to": to, "messages": [text("a"), text("b")] }),
+        key,
+    )
+    .await
+}
+
 fn key() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -273,13 +284,7 @@ async fn a_retry_key_seen_within_24_hours_answers_409_and_delivers_nothing() {
         assert_eq!(a.accepted_id, first.request_id);
     }
     // A push with a key a multicast used is a duplicate too: keys are per channel.
-    let a = post(
-        &d,
-        PUSH,
-        json!({ "to": to[0], "messages": [text("a")] }),
-        Some(&k),
-    )
-    .await;
+    let a = push(&d, &to[0], Some(&k)).await;
     assert_eq!(a.status, 409);
     assert_eq!(d.delivered().len(), 3);
     assert_eq!(d.stats().duplicates, 3);
@@ -319,13 +324,7 @@ async fn multicasts_over_their_rate_answer_429_and_pushes_keep_theirs() {
     }
     assert_eq!(statuses, vec![200, 200, 200, 429]);
     // The multicast limit is multicast's own: a push still goes.
-    let a = post(
-        &d,
-        PUSH,
-        json!({ "to": to[0], "messages": [text("a")] }),
-        Some(&key()),
-    )
-    .await;
+    let a = push(&d, &to[0], Some(&key())).await;
     assert_eq!(a.status, 200);
     assert_eq!(d.stats().rate_limited, 1);
     assert_eq!(d.stats().multicasts, 3);
@@ -339,13 +338,7 @@ async fn multicasts_over_their_rate_answer_429_and_pushes_keep_theirs() {
         ..DoubleConfig::default()
     });
     assert_eq!(multicast(&d, &to, Some(&key())).await.status, 200);
-    let a = post(
-        &d,
-        PUSH,
-        json!({ "to": to[0], "messages": [text("a")] }),
-        Some(&key()),
-    )
-    .await;
+    let a = push(&d, &to[0], Some(&key())).await;
     assert_eq!(a.status, 200);
     let a = multicast(&d, &to, Some(&key())).await;
     assert_eq!(a.status, 429);
@@ -370,18 +363,6 @@ async fn consumption(d: &LineDouble) -> u64 {
 async fn a_multicast_counts_one_message_per_recipient_against_the_month() {
     let d = start(DoubleConfig::default());
     d.set_monthly_quota(Some(5));
-    let push = |to: String| {
-        let d = d.clone();
-        async move {
-            post(
-                &d,
-                PUSH,
-                json!({ "to": to, "messages": [text("a"), text("b")] }),
-                Some(&key()),
-            )
-            .await
-        }
-    };
     assert_eq!(multicast(&d, &users(3), Some(&key())).await.status, 200);
     assert_eq!(consumption(&d).await, 3);
     // Three more would pass the limit: refused whole, nothing delivered.
@@ -394,11 +375,11 @@ async fn a_multicast_counts_one_message_per_recipient_against_the_month() {
             .contains("monthly limit")
     );
     assert_eq!(d.delivered().len(), 3);
-    assert_eq!(push(user_id(9)).await.status, 200);
+    assert_eq!(push(&d, &user_id(9), Some(&key())).await.status, 200);
     assert_eq!(consumption(&d).await, 4);
     assert_eq!(multicast(&d, &users(1), Some(&key())).await.status, 200);
     assert_eq!(consumption(&d).await, 5);
-    assert_eq!(push(user_id(9)).await.status, 429);
+    assert_eq!(push(&d, &user_id(9), Some(&key())).await.status, 429);
     assert_eq!(multicast(&d, &users(1), Some(&key())).await.status, 429);
 
     // The monthly-limit switch stops multicasts as it stops pushes.
@@ -423,13 +404,7 @@ async fn faults_aimed_at_multicasts_hit_multicasts_only() {
     d.inject_on(Some(Via::Multicast), Fault::Status(500), 2);
     let k = key();
     // A push meanwhile is not the target.
-    let p = post(
-        &d,
-        PUSH,
-        json!({ "to": to[0], "messages": [text("a")] }),
-        Some(&key()),
-    )
-    .await;
+    let p = push(&d, &to[0], Some(&key())).await;
     assert_eq!(p.status, 200);
     let got: Vec<u16> = [
         multicast(&d, &to, Some(&k)).await.status,
