@@ -353,7 +353,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn staff(command: StaffCommand, config: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     use crate::staff::{Role, commands};
     use crate::store::staff::Change;
-    let settings = Settings::load(config)?;
+    let settings = Settings::load_without_line(config)?;
     let mut conn = crate::store::open_and_migrate(&settings.database)?;
     let now = crate::store::ts(clock().now());
     let output = match command {

@@ -5,6 +5,7 @@ pub mod broadcast;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod content;
 pub mod conversation;
 pub mod delivery;

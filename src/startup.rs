@@ -52,6 +52,7 @@ pub enum Drive {
 pub struct Steps {
     processor: Arc<Processor>,
     sender: Arc<ReplySender>,
+    broadcasts: crate::broadcast::engine::Engine,
     health: Health,
 }
 
@@ -87,6 +88,25 @@ impl Steps {
     }
 }
 
+impl Steps {
+    /// Runs broadcast passes until nothing is left to start or send now.
+    pub async fn broadcasts(&self) -> anyhow::Result<crate::broadcast::engine::Pass> {
+        let mut total = crate::broadcast::engine::Pass::default();
+        loop {
+            let p = self.broadcasts.run_once().await?;
+            total.started += p.started;
+            total.sent += p.sent;
+            total.failed += p.failed;
+            total.later += p.later;
+            total.finished += p.finished;
+            total.halted |= p.halted;
+            if p.started == 0 && p.sent == 0 && p.failed == 0 {
+                return Ok(total);
+            }
+        }
+    }
+}
+
 /// More routes on the public listener (the sandbox's, in sandbox mode only).
 pub type ExtraRoutes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
 
@@ -100,6 +120,10 @@ pub struct Application {
 struct Running {
     port: u16,
     server: Server,
+    admin_port: u16,
+    admin: actix_web::dev::ServerHandle,
+    admin_task: JoinHandle<std::io::Result<()>>,
+    broadcaster: Option<JoinHandle<()>>,
     processor: Option<JoinHandle<()>>,
     sender: Option<JoinHandle<()>>,
     steps: Option<Steps>,
@@ -421,6 +445,13 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         let port = listener.local_addr()?.port();
+        let admin_listener = TcpListener::bind(settings.admin_listen).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {} (the staff console, YORISOI_ADMIN_LISTEN): {e}",
+                settings.admin_listen
+            )
+        })?;
+        let admin_port = admin_listener.local_addr()?.port();
 
         let replies_queued = Arc::new(Notify::new());
         let processor = Processor::new(
@@ -441,6 +472,36 @@ impl Application {
         // This process alone serves the database (the serve lease): claims left by a process
         // that stopped mid-send are void.
         sender.recover().await?;
+        // Broadcasts: delivered by this process alone (the serve lease), so claims left by a
+        // process that stopped mid-send are void too.
+        let wake_broadcasts = Arc::new(Notify::new());
+        let broadcasts = crate::broadcast::engine::Engine::new(
+            store::connect_durable(&settings.database)?,
+            line.clone(),
+            clock.clone(),
+        )?;
+        broadcasts.recover().await?;
+        let broadcaster = match drive {
+            Drive::Background => Some(tokio::spawn(
+                broadcasts
+                    .clone()
+                    .run(wake_broadcasts.clone(), stop_rx.clone()),
+            )),
+            Drive::Caller => None,
+        };
+        let console = web::Data::new(crate::console::ConsoleState::new(
+            store::Db::new(store::connect(&settings.database)?),
+            line.clone(),
+            clock.clone(),
+            settings.console,
+            pack.clone(),
+            wake_broadcasts,
+        )?);
+        let admin_server = crate::console::serve(admin_listener, console)?;
+        let admin = admin_server.handle();
+        // A server runs once polled: the console's own task polls it.
+        let admin_task = tokio::spawn(admin_server);
+        tracing::info!(port = admin_port, "staff console listening");
         let (processor, sender, steps) = match drive {
             Drive::Background => (
                 Some(tokio::spawn(processor.run(
@@ -461,6 +522,7 @@ impl Application {
                 Some(Steps {
                     processor: Arc::new(processor),
                     sender: Arc::new(sender),
+                    broadcasts,
                     health: health.clone(),
                 }),
             ),
@@ -526,6 +588,10 @@ impl Application {
         Ok(Running {
             port,
             server,
+            admin_port,
+            admin,
+            admin_task,
+            broadcaster,
             processor,
             sender,
             steps,
@@ -539,6 +605,11 @@ impl Application {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.running.port
+    }
+
+    /// The staff console's bound port.
+    pub fn admin_port(&self) -> u16 {
+        self.running.admin_port
     }
 
     /// What `/healthz` reports from; the send engine reports LINE problems into it.
@@ -570,6 +641,8 @@ impl Application {
         let Self { running, lease } = self;
         let result = running.server.await;
         let stopping = Instant::now();
+        running.admin.stop(true).await;
+        let _ = running.admin_task.await;
         tracing::info!("shutting down: finishing the step in hand");
         let _ = running.stop.send(true);
         let deadline = tokio::time::Instant::from_std(stopping + BACKGROUND_SHUTDOWN);
@@ -577,6 +650,7 @@ impl Application {
             ("processor", running.processor),
             ("replies", running.sender),
             ("delivery", running.worker),
+            ("broadcasts", running.broadcaster),
         ];
         let mut aborted = Vec::new();
         for (name, mut task) in tasks

@@ -3,7 +3,7 @@
 //! sends and delivers them by multicast, exactly once, like the daily push.
 
 pub mod audience;
-// pub mod engine;
+pub mod engine;
 pub mod quiet;
 
 pub use audience::{Audience, BadAudience, Selection};

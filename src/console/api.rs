@@ -26,7 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/export/stats.csv", web::get().to(export_stats))
             .route("/export/registrations.csv", web::get().to(export_registrations))
             .route("/audit", web::get().to(audit))
-            .default_service(web::to(|| async { ConsoleError::NotFound.into_response() })),
+            .default_service(web::to(|_: Staff| async { ConsoleError::NotFound.into_response() })),
     );
 }
 
@@ -53,6 +53,20 @@ pub fn bad_json(e: &actix_web::error::JsonPayloadError) -> ConsoleError {
         ),
         _ => "本文を読めませんでした。".into(),
     })
+}
+
+/// Reads a JSON body once the caller is known to be allowed (a stranger gets 401, not a
+/// remark on their body).
+fn json_body<T: serde::de::DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, ConsoleError> {
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/json"));
+    if !json {
+        return Err(bad_json(&actix_web::error::JsonPayloadError::ContentType));
+    }
+    serde_json::from_slice(body).map_err(|e| bad_json(&actix_web::error::JsonPayloadError::Deserialize(e)))
 }
 
 fn csrf_header(req: &HttpRequest) -> Option<&str> {
@@ -91,11 +105,11 @@ async fn preview(
     staff: Staff,
     req: HttpRequest,
     state: web::Data<ConsoleState>,
-    body: web::Json<PreviewBody>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(Role::Sender)?;
     staff.check_csrf(csrf_header(&req))?;
-    let body = body.into_inner();
+    let body: PreviewBody = json_body(&req, &body)?;
     let audience = body
         .audience
         .validate()
@@ -147,11 +161,12 @@ async fn create(
     staff: Staff,
     req: HttpRequest,
     state: web::Data<ConsoleState>,
-    body: web::Json<NewBody>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(Role::Sender)?;
     staff.check_csrf(csrf_header(&req))?;
-    let b = body.into_inner();
+    let body: NewBody = json_body(&req, &body)?;
+    let b = body;
     let request = Request {
         text: b.text,
         image_url: b.image_url,
@@ -272,7 +287,7 @@ pub async fn test_message(
         .map(|s| s.trim())
         .filter(|s| !s.is_empty())
         .map(|s| {
-            crate::domain::LineUserId::parse(s).map_err(|_| {
+            crate::domain::LineUserId::parse(s).ok_or_else(|| {
                 ConsoleError::Unprocessable(
                     "テスト送信先は LINE ユーザーID（U で始まる33文字）で指定してください。".into(),
                 )
@@ -301,11 +316,12 @@ async fn test_send(
     staff: Staff,
     req: HttpRequest,
     state: web::Data<ConsoleState>,
-    body: web::Json<TestBody>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
     staff.require(Role::Sender)?;
     staff.check_csrf(csrf_header(&req))?;
-    let b = body.into_inner();
+    let body: TestBody = json_body(&req, &body)?;
+    let b = body;
     let n = test_message(&state, &staff, b.text, b.image_url, b.to).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "sent": n })))
 }

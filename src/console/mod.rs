@@ -86,11 +86,7 @@ pub fn serve(listener: TcpListener, state: web::Data<ConsoleState>) -> anyhow::R
         App::new()
             .app_data(state.clone())
             .app_data(web::FormConfig::default().limit(64 * 1024))
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(64 * 1024)
-                    .error_handler(|e, _| api::bad_json(&e).into()),
-            )
+            .app_data(web::PayloadConfig::default().limit(64 * 1024))
             .configure(routes)
     })
     .workers(2)

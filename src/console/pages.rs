@@ -132,8 +132,9 @@ pub async fn asset(path: web::Path<String>) -> HttpResponse {
         .body(body)
 }
 
-/// Anything else: 404 (after authentication, so nothing is told to strangers).
-pub async fn not_found(req: HttpRequest) -> HttpResponse {
+/// Anything else: 404 after authentication (a stranger is sent to the login page, so nothing
+/// is told about what exists).
+pub async fn not_found(_: Staff, req: HttpRequest) -> HttpResponse {
     if req.path().starts_with("/api/") {
         return ConsoleError::NotFound.error_response();
     }
@@ -259,9 +260,55 @@ async fn dashboard(staff: Staff, state: web::Data<ConsoleState>) -> Page {
     let births = state.annual_births;
     let d = state
         .db
-        .run(move |c| crate::stats::dashboard(c, today, births))
+        .run(move |c| Ok(crate::stats::dashboard(c, today, births)?))
         .await?;
-    render(&state, &staff, "dashboard.html", "dashboard", "統計", d.page_context())
+    render(&state, &staff, "dashboard.html", "dashboard", "統計", dashboard_context(&d))
+}
+
+fn percent(share: Option<f64>) -> String {
+    share.map_or_else(|| "—".to_string(), |s| format!("{:.1} %", s * 100.0))
+}
+
+/// The dashboard as the template reads it.
+fn dashboard_context(d: &crate::stats::Dashboard) -> Value {
+    let defs = crate::stats::Rates::definitions();
+    let rates = [d.rates.block_rate, d.rates.stop_rate, d.rates.keeps_reading_rate]
+        .iter()
+        .zip(defs)
+        .map(|(v, (label, definition))| json!({ "label": label, "value": percent(*v), "definition": definition }))
+        .collect::<Vec<_>>();
+    let t = &d.delivery.today;
+    let delivery_summary = if t.sent + t.pending + t.failed + t.dropped == 0 {
+        "今日の配信はまだ記録がありません。".to_string()
+    } else {
+        format!(
+            "送信済み {} 件・送信待ち {} 件・失敗 {} 件・見送り {} 件",
+            views::number(t.sent as i64),
+            views::number(t.pending as i64),
+            views::number(t.failed as i64),
+            views::number(t.dropped as i64)
+        )
+    };
+    let failures = d
+        .delivery
+        .failures
+        .iter()
+        .map(|f| json!({ "day": f.day.to_string(), "reason": f.error, "count": f.count }))
+        .collect::<Vec<_>>();
+    json!({
+        "today": crate::domain::format_date_ja(d.today),
+        "current": d.current,
+        "rates": rates,
+        "charts": [
+            { "title": "今週の友だち追加・ブロック・登録・停止（日別）", "svg": d.charts.week },
+            { "title": "登録者の状態の推移（90日）", "svg": d.charts.readers },
+            { "title": "配信中の登録（妊娠中・子育て中）の推移（90日）", "svg": d.charts.stages },
+            { "title": "妊娠中の登録数と出生数の20%（年度別）", "svg": d.charts.reach },
+        ],
+        "delivery_summary": delivery_summary,
+        "failures": failures,
+        "broadcasts_sent": d.delivery.broadcasts_done,
+    })
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]

@@ -12,6 +12,8 @@ use yorisoi::startup::{Application, Drive, Steps};
 
 pub struct TestApp {
     pub address: String,
+    /// The staff console (the admin listener).
+    pub admin_address: String,
     pub double: LineDouble,
     pub settings: Settings,
     pub clock: ManualClock,
@@ -114,6 +116,15 @@ pub fn yorisoi(clock: &ManualClock) -> std::process::Command {
     c
 }
 
+/// The last line of a command's output.
+pub fn last_line(out: &[u8]) -> String {
+    String::from_utf8_lossy(out)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
 pub fn settings_for(double: &LineDouble, db_path: PathBuf) -> Settings {
     Settings {
         channel_secret: Secret::new(double.channel_secret()),
@@ -134,6 +145,11 @@ pub fn settings_for(double: &LineDouble, db_path: PathBuf) -> Settings {
         quota_reserve: None,
         retention_days: 180,
         limits: Default::default(),
+        console: yorisoi::config::ConsoleSettings {
+            secure_cookies: false,
+            session_idle: Duration::from_secs(30 * 60),
+            quiet_hours: Some(yorisoi::broadcast::QuietHours::default()),
+        },
     }
 }
 
@@ -172,10 +188,12 @@ async fn start(
     let steps = app.steps().expect("driven by the test");
     let delivery_passes = app.delivery_passes();
     let address = format!("http://127.0.0.1:{}", app.port());
+    let admin_address = format!("http://127.0.0.1:{}", app.admin_port());
     let stop = app.stop_handle();
     let task = tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
+        admin_address,
         double,
         settings,
         clock,
@@ -312,6 +330,27 @@ impl TestApp {
             .env("YORISOI_PUSH_TIME", "off")
             .env("RUST_LOG", "warn");
         c
+    }
+
+    /// `yorisoi staff ARGS` against this app's database.
+    pub fn staff_cli(&self, args: &[&str]) -> std::process::Output {
+        let out = yorisoi(&self.clock)
+            .arg("staff")
+            .args(args)
+            .env("YORISOI_DATABASE", &self.db_path)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("yorisoi staff runs");
+        out
+    }
+
+    /// A staff account made with the CLI, and its API token (the CLI's last line).
+    pub fn staff_token(&self, login: &str, role: &str) -> String {
+        let add = self.staff_cli(&["add", login, "--role", role]);
+        assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+        let out = self.staff_cli(&["token", "create", login]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        last_line(&out.stdout)
     }
 
     /// Runs `yorisoi push` as a separate process against this app's database and double.

@@ -1,4 +1,5 @@
 mod browser;
+mod console;
 mod content;
 mod delivery;
 mod health;
