@@ -17,6 +17,7 @@ pub mod sandbox;
 pub mod schedule;
 pub mod send;
 pub mod startup;
+pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod webhook;
