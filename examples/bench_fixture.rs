@@ -433,9 +433,9 @@ fn main() -> anyhow::Result<()> {
                     } else {
                         launch + (rng.exp(120.0) * DAY as f64) as i64
                     };
-                    // Cohort children registered within their first months, before today.
-                    let registered = if cohort {
-                        registered.min(now - 3_600)
+                    // Cohort children are registered by today, at some point since the birth.
+                    let registered = if cohort && registered > now {
+                        rng.range(born + 3_600, now - 3_600)
                     } else {
                         registered
                     };

@@ -14,6 +14,10 @@
 //!   registering.
 //! - `sends` and `broadcasts` for the delivery, through their indexes.
 //!
+//! One gap: registrations anonymised before migration 0009 existed are in `anonymised_counts`
+//! but in no daily counter (0009 could only count what the tables still held). They are in
+//! [`current`] and [`rates`], not in [`series`] nor [`reach`].
+//!
 //! Nothing here reads the clock: `today` (Asia/Tokyo) is passed in. Nothing returns or logs a
 //! LINE user id, a nickname or a message text, except [`registrations_csv`], the admins'
 //! export of personal data (nicknames and dates, never a LINE user id).
@@ -140,7 +144,8 @@ pub struct Current {
     pub status: StatusCounts,
     /// The 配信中 registrations by stage (`pregnancy + child == status.active`).
     pub stage: StageCounts,
-    /// LINE users following the account who have no registration yet (登録途中).
+    /// LINE users following the account who read no registration yet (登録途中): a family
+    /// member reading someone's registration is not counted here.
     pub registering: u64,
     /// LINE users following the account now (友だち).
     pub followers: u64,
