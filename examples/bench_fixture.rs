@@ -15,8 +15,8 @@
 //! - a cohort of families whose child is 4 or 5 months old at `--today` is over-represented
 //!   (11 % of families, where a steady state would give about 6 %), so the broadcast benchmark
 //!   has at least 100,000 active readers of children aged 4–6 months; the count is printed;
-//! - each registration is stopped from the chat with 5 % probability (a quarter resume later);
-//!   9 % of registered LINE users block the account at some point (8 % of them come back, their
+//! - each registration is stopped from the chat with 6 % probability (a quarter resume later);
+//!   10.5 % of registered LINE users block the account at some point (8 % of them come back, their
 //!   registrations restored); a child registration completes on the 3rd birthday; 4 % of LINE
 //!   users never register (half of them block); 2 % of registrations have a second reader (a
 //!   family member with their own LINE user);
@@ -459,7 +459,7 @@ fn main() -> anyhow::Result<()> {
                     continue;
                 }
                 for r in regs.iter_mut() {
-                    if rng.chance(0.05) {
+                    if rng.chance(0.06) {
                         let until = r.end.min(now);
                         if until > r.created + DAY {
                             let stop = rng.range(r.created + DAY, until);
@@ -476,7 +476,7 @@ fn main() -> anyhow::Result<()> {
                 let mut user_events: Vec<(i64, Ev)> = Vec::new();
                 // A block comes after the last registration (a blocked reader cannot register).
                 let last_created = regs.iter().map(|r| r.created).max().unwrap_or(now);
-                if rng.chance(0.09) && last_created + 3_600 < now {
+                if rng.chance(0.105) && last_created + 3_600 < now {
                     let last_end = regs.iter().map(|r| r.end).max().unwrap_or(now).min(now);
                     let block = rng.range(last_created + 3_600, last_end.max(last_created + 3_600));
                     user_events.push((block.min(now), Ev::Block));
@@ -486,6 +486,10 @@ fn main() -> anyhow::Result<()> {
                 }
                 user_ins.execute(params![user, line_id, stamp(followed)])?;
                 for r in &regs {
+                    // Exactly the number asked for (a twin may not fit).
+                    if made == args.registrations {
+                        break;
+                    }
                     let id = next_reg;
                     next_reg += 1;
                     made += 1;
