@@ -271,8 +271,10 @@ pub struct DailyDelivery {
 pub struct FailureGroup {
     /// The Asia/Tokyo day the send was recorded.
     pub day: NaiveDate,
-    /// The recorded reason (LINE's answer as classified), with anything that looks like a LINE
-    /// user id masked.
+    /// What happened, in Japanese, for staff (one of a few kinds).
+    pub summary: &'static str,
+    /// The recorded reason (LINE's answer as classified, in English, for support), with
+    /// anything that looks like a LINE user id masked.
     pub error: String,
     /// How many sends.
     pub count: u64,

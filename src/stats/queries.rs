@@ -386,6 +386,34 @@ fn clean_error(e: Option<&str>) -> String {
     out
 }
 
+/// What a recorded reason means, for staff. The reasons are written by `line::SendOutcome`,
+/// `delivery/` and `send/replies.rs`; one not recognised is "another reason".
+fn summarise(error: &str) -> &'static str {
+    let e = error.to_ascii_lowercase();
+    let answered = |code: &str| e.contains(&format!("line answered {code}"));
+    if e.contains("monthly") {
+        "今月送れるメッセージ数の上限に達していました"
+    } else if answered("401") || answered("403") || e.contains("access token") {
+        "LINEとの接続設定（アクセストークン）が無効でした"
+    } else if answered("429") || e.contains("rate limit") {
+        "LINEの送信回数の制限にかかりました"
+    } else if e.contains("over 23 hours") {
+        "最初の送信から時間がたちすぎたため、再送しませんでした"
+    } else if e.contains("invalid reply token") {
+        "返信の有効期限が切れていました"
+    } else if answered("5") {
+        "LINE側の障害で送れませんでした"
+    } else if answered("4") {
+        "LINEが受け付けませんでした"
+    } else if e.contains("outcome unknown") || e.contains("given up") {
+        "LINEからの応答を確認できず、送れませんでした"
+    } else if e.starts_with("not sent") {
+        "送信を見合わせました"
+    } else {
+        "その他の理由で送れませんでした"
+    }
+}
+
 /// Today's daily pushes, failed sends of the last [`FAILURE_DAYS`] days, and broadcasts. See
 /// [`Delivery`].
 pub fn delivery(conn: &Connection, today: NaiveDate) -> Result<Delivery, StatsError> {
@@ -438,7 +466,12 @@ pub fn delivery(conn: &Connection, today: NaiveDate) -> Result<Delivery, StatsEr
     }
     let mut failures: Vec<FailureGroup> = failures
         .into_iter()
-        .map(|((day, error), count)| FailureGroup { day, error, count })
+        .map(|((day, error), count)| FailureGroup {
+            day,
+            summary: summarise(&error),
+            error,
+            count,
+        })
         .collect();
     failures.sort_by(|a, b| {
         b.day
@@ -535,6 +568,50 @@ mod unit {
         assert_eq!(clean_error(Some("  ")), "（理由の記録なし）");
         let long = clean_error(Some(&"あ".repeat(500)));
         assert_eq!(long.chars().count(), ERROR_CHARS + 1);
+    }
+
+    #[test]
+    fn reasons_are_summarised_in_japanese() {
+        let cases = [
+            (
+                "LINE answered 400: Failed to send messages",
+                "LINEが受け付けませんでした",
+            ),
+            (
+                "LINE answered 500: Internal server error",
+                "LINE側の障害で送れませんでした",
+            ),
+            (
+                "LINE answered 429 (rate limit)",
+                "LINEの送信回数の制限にかかりました",
+            ),
+            (
+                "not sent: LINE's monthly message limit is reached",
+                "今月送れるメッセージ数の上限に達していました",
+            ),
+            (
+                "LINE answered 401: the channel access token is invalid, expired or revoked",
+                "LINEとの接続設定（アクセストークン）が無効でした",
+            ),
+            (
+                "outcome unknown: timeout",
+                "LINEからの応答を確認できず、送れませんでした",
+            ),
+            (
+                "given up after 5 tries: outcome unknown: timeout",
+                "LINEからの応答を確認できず、送れませんでした",
+            ),
+            (
+                "first tried over 23 hours ago: not resent, since LINE forgets retry keys after 24 hours",
+                "最初の送信から時間がたちすぎたため、再送しませんでした",
+            ),
+            ("invalid reply token", "返信の有効期限が切れていました"),
+            ("not sent: the run stopped", "送信を見合わせました"),
+            ("（理由の記録なし）", "その他の理由で送れませんでした"),
+        ];
+        for (error, summary) in cases {
+            assert_eq!(summarise(error), summary, "{error}");
+        }
     }
 
     #[test]

@@ -589,6 +589,7 @@ fn delivery_shows_today_recent_failures_and_broadcasts_without_personal_data() {
             (d(2026, 11, 16), "（理由の記録なし）", 1),
         ]
     );
+    assert_eq!(del.failures[0].summary, "LINEが受け付けませんでした");
     assert_eq!(del.broadcasts_done, 2);
     let recent: Vec<(i64, Option<u64>, u64, u64, u64)> = del
         .recent_broadcasts
