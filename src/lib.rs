@@ -20,6 +20,7 @@ pub mod schedule;
 pub mod send;
 pub mod staff;
 pub mod startup;
+pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod webhook;

@@ -114,6 +114,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0009_staff_console",
         include_str!("../../migrations/0009_staff_console.sql"),
     ),
+    (
+        "0010_stats",
+        include_str!("../../migrations/0010_stats.sql"),
+    ),
 ];
 
 /// Opens a connection with the settings every connection gets; its commits survive a crash of
