@@ -713,8 +713,8 @@ fn write_broadcasts(
         let batches = to.len().div_ceil(500);
         tx.execute(
             "INSERT INTO broadcasts (id, created_by, created_at, text, audience, send_at, status,
-                                     recipients, started_at, finished_at)
-             VALUES (?1, 1, ?2, ?3, '{\"stage\":\"all\"}', ?4, 'done', ?5, ?4, ?6)",
+                                     recipients, started_at, finished_at, key)
+             VALUES (?1, 1, ?2, ?3, '{\"stage\":\"all\"}', ?4, 'done', ?5, ?4, ?6, lower(hex(randomblob(16))))",
             params![
                 id,
                 stamp(at - 2 * DAY),
@@ -750,8 +750,8 @@ fn write_broadcasts(
         recipients_total += to.len();
     }
     tx.execute(
-        "INSERT INTO broadcasts (id, created_by, created_at, text, audience, send_at)
-         VALUES (13, 1, ?1, '年末年始の休日診療のご案内', '{\"stage\":\"all\"}', ?2)",
+        "INSERT INTO broadcasts (id, created_by, created_at, text, audience, send_at, key)
+         VALUES (13, 1, ?1, '年末年始の休日診療のご案内', '{\"stage\":\"all\"}', ?2, lower(hex(randomblob(16))))",
         params![
             stamp(jst_at(today, 9)),
             stamp(jst_at(today + Days::new(20), 10))

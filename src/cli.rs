@@ -379,7 +379,9 @@ fn staff(command: StaffCommand, config: Option<&std::path::Path>) -> anyhow::Res
         StaffCommand::Enable { login } => {
             commands::change(&mut conn, &login, Change::Disabled(false), &now)?
         }
-        StaffCommand::Unlock { login } => commands::change(&mut conn, &login, Change::Unlock, &now)?,
+        StaffCommand::Unlock { login } => {
+            commands::change(&mut conn, &login, Change::Unlock, &now)?
+        }
         StaffCommand::Token(TokenCommand::Create { login }) => {
             commands::token_create(&mut conn, &login, &now)?
         }
@@ -479,8 +481,14 @@ fn preview(args: PreviewArgs) -> anyhow::Result<ExitCode> {
     };
     let nickname =
         Nickname::parse(&args.nickname).map_err(|e| anyhow::anyhow!("nickname: {e:?}"))?;
-    for day in crate::content::preview::days(&pack, stage, date, start, args.days, nickname.as_str()) {
-        out!("=== {} {} ===", crate::domain::format_date_ja(day.date), day.position);
+    for day in
+        crate::content::preview::days(&pack, stage, date, start, args.days, nickname.as_str())
+    {
+        out!(
+            "=== {} {} ===",
+            crate::domain::format_date_ja(day.date),
+            day.position
+        );
         if day.messages.is_empty() {
             out!("(no message this day)\n");
         }
@@ -490,7 +498,6 @@ fn preview(args: PreviewArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
-
 
 fn print_message(m: &Message) {
     match m {

@@ -453,7 +453,10 @@ impl Settings {
         };
 
         let console = ConsoleSettings {
-            secure_cookies: match get("YORISOI_ADMIN_SECURE_COOKIES").as_deref().map(str::trim) {
+            secure_cookies: match get("YORISOI_ADMIN_SECURE_COOKIES")
+                .as_deref()
+                .map(str::trim)
+            {
                 None | Some("off") => false,
                 Some("on") => true,
                 Some(_) => {

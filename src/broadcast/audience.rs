@@ -143,8 +143,12 @@ mod tests {
                 Audience::All => true,
             };
             let got = match sel {
-                Selection::BornBetween(f, t) => matches!(a, Audience::Child { .. }) && d0 >= f && d0 <= t,
-                Selection::DueBetween(f, t) => matches!(a, Audience::Pregnancy { .. }) && d0 >= f && d0 <= t,
+                Selection::BornBetween(f, t) => {
+                    matches!(a, Audience::Child { .. }) && d0 >= f && d0 <= t
+                }
+                Selection::DueBetween(f, t) => {
+                    matches!(a, Audience::Pregnancy { .. }) && d0 >= f && d0 <= t
+                }
                 Selection::All => true,
                 Selection::Nobody => false,
             };
@@ -155,7 +159,13 @@ mod tests {
 
     #[test]
     fn ranges_select_exactly_the_dates_the_daily_messages_count_as_in_range() {
-        for day in [d(2026, 11, 21), d(2027, 2, 28), d(2028, 2, 29), d(2028, 3, 31), d(2026, 12, 31)] {
+        for day in [
+            d(2026, 11, 21),
+            d(2027, 2, 28),
+            d(2028, 2, 29),
+            d(2028, 3, 31),
+            d(2026, 12, 31),
+        ] {
             for months in [[4, 6], [0, 0], [0, 36], [11, 12], [35, 36], [1, 1]] {
                 agrees(Audience::Child { months }, day);
             }

@@ -121,7 +121,11 @@ pub fn messages(text: &str, image_url: Option<&str>) -> Vec<Message> {
 }
 
 /// How many LINE users an audience reaches on the Asia/Tokyo date of `at`.
-pub fn count(conn: &rusqlite::Connection, audience: Audience, at: DateTime<Utc>) -> anyhow::Result<i64> {
+pub fn count(
+    conn: &rusqlite::Connection,
+    audience: Audience,
+    at: DateTime<Utc>,
+) -> anyhow::Result<i64> {
     let day = at.with_timezone(&crate::clock::jst()).date_naive();
     Ok(broadcasts::count_recipients(conn, audience.selection(day))?)
 }
@@ -177,7 +181,11 @@ pub fn create(
         &format!(
             "id={id} audience={} recipients={recipients} send_at={send_at}{}",
             req.audience.label(),
-            if req.override_quiet_hours { " override_quiet_hours" } else { "" }
+            if req.override_quiet_hours {
+                " override_quiet_hours"
+            } else {
+                ""
+            }
         ),
         &store::ts(now),
     )?;
@@ -220,7 +228,11 @@ pub struct Engine {
 
 impl Engine {
     /// An engine on a durable connection (a batch's claim is on disk before its request leaves).
-    pub fn new(conn: rusqlite::Connection, line: LineClient, clock: SharedClock) -> anyhow::Result<Self> {
+    pub fn new(
+        conn: rusqlite::Connection,
+        line: LineClient,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
         let installation = Arc::new(Installation::load(&conn)?);
         Ok(Self {
             db: Db::new(conn),
@@ -334,7 +346,11 @@ impl Engine {
                     if broadcasts::mark_started(&tx, id, users.len() as i64, &at)? {
                         tx.commit()?;
                         started += 1;
-                        tracing::info!(broadcast = id, recipients = users.len(), "broadcast started");
+                        tracing::info!(
+                            broadcast = id,
+                            recipients = users.len(),
+                            "broadcast started"
+                        );
                     }
                 }
                 Ok(started)
@@ -351,7 +367,10 @@ impl Engine {
                 if !sends::claim(c, id, now, now + lease.as_millis() as i64)? {
                     return Ok(None);
                 }
-                Ok(Some((sends::multicast(c, id)?, broadcasts::first_attempt_ms(c, id)?)))
+                Ok(Some((
+                    sends::multicast(c, id)?,
+                    broadcasts::first_attempt_ms(c, id)?,
+                )))
             })
             .await?;
         let Some((batch, first)) = batch else {
@@ -499,9 +518,7 @@ pub async fn test_send(
         Ok(x) => x,
         Err(e) => return Ok(Err(e)),
     };
-    let to: Vec<String> = db
-        .run(move |c| Ok(sends::multicast(c, id)?.to))
-        .await?;
+    let to: Vec<String> = db.run(move |c| Ok(sends::multicast(c, id)?.to)).await?;
     let outcome = line.multicast(&to, &messages, key).await;
     let finish = match outcome {
         o @ (SendOutcome::Sent { .. } | SendOutcome::AlreadyAccepted { .. }) => Finish::Sent {
@@ -519,7 +536,9 @@ pub async fn test_send(
         .await?;
     match failed {
         None => Ok(Ok(n)),
-        Some(e) => Ok(Err(Invalid(format!("テスト送信できませんでした（LINEの応答: {e}）。")))),
+        Some(e) => Ok(Err(Invalid(format!(
+            "テスト送信できませんでした（LINEの応答: {e}）。"
+        )))),
     }
 }
 
@@ -550,7 +569,10 @@ mod tests {
         let now = at(10, 0);
         assert!(req("  ").validate(now).is_err());
         assert!(req(&"あ".repeat(5001)).validate(now).is_err());
-        assert_eq!(req(" お知らせ\r\nです ").validate(now).unwrap().text, "お知らせ\nです");
+        assert_eq!(
+            req(" お知らせ\r\nです ").validate(now).unwrap().text,
+            "お知らせ\nです"
+        );
         let mut r = req("x");
         r.image_url = Some("http://example.com/a.png".into());
         assert!(r.clone().validate(now).is_err());
@@ -571,14 +593,20 @@ mod tests {
     fn quiet_hours_hold_a_send_unless_overridden() {
         let q = Some(QuietHours::default());
         let mut r = req("x");
-        assert_eq!(r.goes_at(at(22, 0), q), at(7, 0) + chrono::TimeDelta::days(1));
+        assert_eq!(
+            r.goes_at(at(22, 0), q),
+            at(7, 0) + chrono::TimeDelta::days(1)
+        );
         assert_eq!(r.goes_at(at(10, 0), q), at(10, 0));
         assert_eq!(r.goes_at(at(22, 0), None), at(22, 0));
         r.override_quiet_hours = true;
         assert_eq!(r.goes_at(at(22, 0), q), at(22, 0));
         r.override_quiet_hours = false;
         r.send_at = Some(at(23, 0));
-        assert_eq!(r.goes_at(at(10, 0), q), at(7, 0) + chrono::TimeDelta::days(1));
+        assert_eq!(
+            r.goes_at(at(10, 0), q),
+            at(7, 0) + chrono::TimeDelta::days(1)
+        );
     }
 
     #[test]

@@ -66,7 +66,11 @@ impl QuietHours {
 
     /// 「21:00〜7:00」.
     pub fn label(self) -> String {
-        format!("{}〜{}", self.start.format("%-H:%M"), self.end.format("%-H:%M"))
+        format!(
+            "{}〜{}",
+            self.start.format("%-H:%M"),
+            self.end.format("%-H:%M")
+        )
     }
 }
 
@@ -91,7 +95,10 @@ mod tests {
         assert_eq!(q.hold(jst(2026, 11, 22, 3, 0)), jst(2026, 11, 22, 7, 0));
         assert_eq!(q.hold(jst(2026, 11, 22, 7, 0)), jst(2026, 11, 22, 7, 0));
         let day = QuietHours::parse("12:00-13:00").unwrap().unwrap();
-        assert_eq!(day.hold(jst(2026, 11, 22, 12, 30)), jst(2026, 11, 22, 13, 0));
+        assert_eq!(
+            day.hold(jst(2026, 11, 22, 12, 30)),
+            jst(2026, 11, 22, 13, 0)
+        );
         assert_eq!(day.hold(jst(2026, 11, 22, 13, 0)), jst(2026, 11, 22, 13, 0));
         assert_eq!(day.label(), "12:00〜13:00");
         assert_eq!(q.label(), "21:00〜7:00");
@@ -99,7 +106,10 @@ mod tests {
 
     #[test]
     fn parsing() {
-        assert_eq!(QuietHours::parse("21:00-07:00").unwrap(), Some(QuietHours::default()));
+        assert_eq!(
+            QuietHours::parse("21:00-07:00").unwrap(),
+            Some(QuietHours::default())
+        );
         assert_eq!(QuietHours::parse("off").unwrap(), None);
         assert!(QuietHours::parse("21:00").is_err());
         assert!(QuietHours::parse("25:00-07:00").is_err());

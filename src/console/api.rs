@@ -3,8 +3,8 @@
 
 use super::auth::Staff;
 use super::{ConsoleError, ConsoleState};
-use crate::broadcast::engine::{self, Request};
 use crate::broadcast::Audience;
+use crate::broadcast::engine::{self, Request};
 use crate::staff::Role;
 use crate::store::{self, broadcasts, staff as st};
 use actix_web::http::header;
@@ -24,9 +24,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/broadcasts/{id}", web::get().to(get))
             .route("/broadcasts/{id}/cancel", web::post().to(cancel))
             .route("/export/stats.csv", web::get().to(export_stats))
-            .route("/export/registrations.csv", web::get().to(export_registrations))
+            .route(
+                "/export/registrations.csv",
+                web::get().to(export_registrations),
+            )
             .route("/audit", web::get().to(audit))
-            .default_service(web::to(|_: Staff| async { ConsoleError::NotFound.into_response() })),
+            .default_service(web::to(|_: Staff| async {
+                ConsoleError::NotFound.into_response()
+            })),
     );
 }
 
@@ -57,20 +62,30 @@ pub fn bad_json(e: &actix_web::error::JsonPayloadError) -> ConsoleError {
 
 /// Reads a JSON body once the caller is known to be allowed (a stranger gets 401, not a
 /// remark on their body).
-fn json_body<T: serde::de::DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, ConsoleError> {
+fn json_body<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<T, ConsoleError> {
     let json = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/json"));
+        .is_some_and(|v| {
+            v.trim()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
     if !json {
         return Err(bad_json(&actix_web::error::JsonPayloadError::ContentType));
     }
-    serde_json::from_slice(body).map_err(|e| bad_json(&actix_web::error::JsonPayloadError::Deserialize(e)))
+    serde_json::from_slice(body)
+        .map_err(|e| bad_json(&actix_web::error::JsonPayloadError::Deserialize(e)))
 }
 
 fn csrf_header(req: &HttpRequest) -> Option<&str> {
-    req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok())
+    req.headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
 }
 
 async fn stats(staff: Staff, state: web::Data<ConsoleState>) -> Result<HttpResponse, ConsoleError> {
@@ -120,7 +135,8 @@ async fn preview(
         .db
         .run(move |c| engine::count(c, audience, at))
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "recipients": n, "audience": audience.label() })))
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "recipients": n, "audience": audience.label() })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,7 +235,7 @@ pub async fn cancel_broadcast(
     staff.require(Role::Sender)?;
     let now = store::ts(state.clock.now());
     let by = staff.account.clone();
-    let outcome = state
+    state
         .db
         .run(move |c| {
             let tx = store::write_tx(c)?;
@@ -232,12 +248,18 @@ pub async fn cancel_broadcast(
                     super::views::status_label(&b.status)
                 ))));
             }
-            st::audit(&tx, Some(by.id), &by.login, "broadcast_cancelled", &format!("id={id}"), &now)?;
+            st::audit(
+                &tx,
+                Some(by.id),
+                &by.login,
+                "broadcast_cancelled",
+                &format!("id={id}"),
+                &now,
+            )?;
             tx.commit()?;
             Ok(Ok(()))
         })
-        .await?;
-    outcome
+        .await?
 }
 
 async fn cancel(
@@ -370,7 +392,10 @@ pub async fn csv_export(
         .body(bytes))
 }
 
-async fn export_stats(staff: Staff, state: web::Data<ConsoleState>) -> Result<HttpResponse, ConsoleError> {
+async fn export_stats(
+    staff: Staff,
+    state: web::Data<ConsoleState>,
+) -> Result<HttpResponse, ConsoleError> {
     csv_export(&state, &staff, "stats").await
 }
 

@@ -138,7 +138,13 @@ impl FromRequest for Staff {
             .map(|p| p.as_str().to_string())
             .unwrap_or_default();
         Box::pin(async move {
-            let refuse = || -> actix_web::Error { NotSignedIn { api, next: next.clone() }.into() };
+            let refuse = || -> actix_web::Error {
+                NotSignedIn {
+                    api,
+                    next: next.clone(),
+                }
+                .into()
+            };
             let Some(state) = state else {
                 return Err(refuse());
             };
@@ -150,10 +156,14 @@ impl FromRequest for Staff {
                     state
                         .db
                         .run(move |c| {
-                            Ok(st::token_account(c, &hash, &store::ts(now))?.map(|account| Staff {
-                                account,
-                                via: Via::Token,
-                            }))
+                            Ok(
+                                st::token_account(c, &hash, &store::ts(now))?.map(|account| {
+                                    Staff {
+                                        account,
+                                        via: Via::Token,
+                                    }
+                                }),
+                            )
                         })
                         .await
                 }
@@ -232,9 +242,10 @@ pub async fn login(
     };
     // argon2 is slow on purpose: off the async threads.
     let hash = account.as_ref().map(|a| a.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || staff::verify_password(&password, hash.as_deref()))
-        .await
-        .map_err(|e| ConsoleError::Internal(e.into()))?;
+    let ok =
+        tokio::task::spawn_blocking(move || staff::verify_password(&password, hash.as_deref()))
+            .await
+            .map_err(|e| ConsoleError::Internal(e.into()))?;
     let at = store::ts(now);
     let result = state
         .db
@@ -242,7 +253,11 @@ pub async fn login(
             let tx = store::write_tx(c)?;
             let result = match account {
                 Some(a) if a.locked || a.disabled => {
-                    let action = if a.locked { "login_locked" } else { "login_disabled" };
+                    let action = if a.locked {
+                        "login_locked"
+                    } else {
+                        "login_disabled"
+                    };
                     st::audit(&tx, Some(a.id), &a.login, action, "", &at)?;
                     LoginResult::Locked
                 }

@@ -5,8 +5,8 @@ use super::api;
 use super::auth::{self, LoginResult, Staff};
 use super::views::{self, TEMPLATES};
 use super::{ConsoleError, ConsoleState};
-use crate::broadcast::engine::Request;
 use crate::broadcast::Audience;
+use crate::broadcast::engine::Request;
 use crate::staff::{self, Role};
 use crate::store::{self, broadcasts, staff as st};
 use actix_web::http::{StatusCode, header};
@@ -33,7 +33,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/staff/{login}/{action}", web::post().to(staff_change))
         .route("/audit", web::get().to(audit))
         .route("/export/stats.csv", web::get().to(export_stats))
-        .route("/export/registrations.csv", web::get().to(export_registrations));
+        .route(
+            "/export/registrations.csv",
+            web::get().to(export_registrations),
+        );
 }
 
 /// A page's error: the same reasons as the API, as a page.
@@ -110,8 +113,18 @@ fn ctx(state: &ConsoleState, staff: &Staff, nav: &str, title: &str, page: Value)
     v
 }
 
-fn render(state: &ConsoleState, staff: &Staff, name: &str, nav: &str, title: &str, page: Value) -> Page {
-    Ok(html(StatusCode::OK, TEMPLATES.render(name, ctx(state, staff, nav, title, page))?))
+fn render(
+    state: &ConsoleState,
+    staff: &Staff,
+    name: &str,
+    nav: &str,
+    title: &str,
+    page: Value,
+) -> Page {
+    Ok(html(
+        StatusCode::OK,
+        TEMPLATES.render(name, ctx(state, staff, nav, title, page))?,
+    ))
 }
 
 /// `GET /healthz`: the console answers.
@@ -122,8 +135,14 @@ pub async fn healthz() -> HttpResponse {
 /// `GET /static/{file}`: the stylesheet and the script, embedded.
 pub async fn asset(path: web::Path<String>) -> HttpResponse {
     let (body, kind) = match path.as_str() {
-        "console.css" => (include_str!("static/console.css"), "text/css; charset=utf-8"),
-        "console.js" => (include_str!("static/console.js"), "text/javascript; charset=utf-8"),
+        "console.css" => (
+            include_str!("static/console.css"),
+            "text/css; charset=utf-8",
+        ),
+        "console.js" => (
+            include_str!("static/console.js"),
+            "text/javascript; charset=utf-8",
+        ),
         _ => return ConsoleError::NotFound.error_response(),
     };
     HttpResponse::Ok()
@@ -154,7 +173,13 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-fn login_page(state: &ConsoleState, status: StatusCode, next: &str, login: &str, error: Option<&str>) -> HttpResponse {
+fn login_page(
+    state: &ConsoleState,
+    status: StatusCode,
+    next: &str,
+    login: &str,
+    error: Option<&str>,
+) -> HttpResponse {
     let token = staff::new_secret();
     let body = TEMPLATES.render(
         "login.html",
@@ -179,7 +204,13 @@ fn login_page(state: &ConsoleState, status: StatusCode, next: &str, login: &str,
 
 /// `GET /login`.
 pub async fn login_form(state: web::Data<ConsoleState>, q: web::Query<NextQuery>) -> HttpResponse {
-    login_page(&state, StatusCode::OK, &safe_next(q.next.as_deref()), "", None)
+    login_page(
+        &state,
+        StatusCode::OK,
+        &safe_next(q.next.as_deref()),
+        "",
+        None,
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,12 +226,24 @@ pub struct LoginForm {
 }
 
 /// `POST /login`.
-pub async fn login(req: HttpRequest, state: web::Data<ConsoleState>, form: web::Form<LoginForm>) -> Page {
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    form: web::Form<LoginForm>,
+) -> Page {
     let form = form.into_inner();
     let next = safe_next(Some(&form.next));
-    let cookie = req.cookie(auth::LOGIN_COOKIE).map(|c| c.value().to_string());
+    let cookie = req
+        .cookie(auth::LOGIN_COOKIE)
+        .map(|c| c.value().to_string());
     if !cookie.is_some_and(|c| staff::same_secret(&c, &form.csrf)) {
-        return Ok(login_page(&state, StatusCode::FORBIDDEN, &next, &form.login, Some(&ConsoleError::Csrf.to_string())));
+        return Ok(login_page(
+            &state,
+            StatusCode::FORBIDDEN,
+            &next,
+            &form.login,
+            Some(&ConsoleError::Csrf.to_string()),
+        ));
     }
     let login: String = form.login.trim().chars().take(64).collect();
     match auth::login(&state, login.clone(), form.password).await? {
@@ -223,7 +266,9 @@ pub async fn login(req: HttpRequest, state: web::Data<ConsoleState>, form: web::
             StatusCode::FORBIDDEN,
             &next,
             &login,
-            Some("このアカウントはロックされているか、無効になっています。管理者に連絡してください。"),
+            Some(
+                "このアカウントはロックされているか、無効になっています。管理者に連絡してください。",
+            ),
         )),
     }
 }
@@ -235,7 +280,11 @@ pub struct CsrfForm {
 }
 
 /// `POST /logout`.
-pub async fn logout(staff: Staff, state: web::Data<ConsoleState>, form: web::Form<CsrfForm>) -> Page {
+pub async fn logout(
+    staff: Staff,
+    state: web::Data<ConsoleState>,
+    form: web::Form<CsrfForm>,
+) -> Page {
     staff.check_csrf(Some(&form.csrf))?;
     if let auth::Via::Session { token_hash, .. } = staff.via.clone() {
         let now = store::ts(state.clock.now());
@@ -256,13 +305,24 @@ pub async fn logout(staff: Staff, state: web::Data<ConsoleState>, form: web::For
 
 async fn dashboard(staff: Staff, state: web::Data<ConsoleState>) -> Page {
     staff.require(Role::Viewer)?;
-    let today = state.clock.now().with_timezone(&crate::clock::jst()).date_naive();
+    let today = state
+        .clock
+        .now()
+        .with_timezone(&crate::clock::jst())
+        .date_naive();
     let births = state.annual_births;
     let d = state
         .db
         .run(move |c| Ok(crate::stats::dashboard(c, today, births)?))
         .await?;
-    render(&state, &staff, "dashboard.html", "dashboard", "統計", dashboard_context(&d))
+    render(
+        &state,
+        &staff,
+        "dashboard.html",
+        "dashboard",
+        "統計",
+        dashboard_context(&d),
+    )
 }
 
 fn percent(share: Option<f64>) -> String {
@@ -293,7 +353,7 @@ fn dashboard_context(d: &crate::stats::Dashboard) -> Value {
         .delivery
         .failures
         .iter()
-        .map(|f| json!({ "day": f.day.to_string(), "reason": f.error, "count": f.count }))
+        .map(|f| json!({ "day": f.day.to_string(), "reason": f.summary, "count": f.count }))
         .collect::<Vec<_>>();
     json!({
         "today": crate::domain::format_date_ja(d.today),
@@ -371,12 +431,19 @@ impl BroadcastForm {
         let audience = match self.stage.as_str() {
             "all" => Audience::All,
             "pregnancy" => Audience::Pregnancy {
-                weeks: [n(&self.weeks_from, "妊娠週数")?, n(&self.weeks_to, "妊娠週数")?],
+                weeks: [
+                    n(&self.weeks_from, "妊娠週数")?,
+                    n(&self.weeks_to, "妊娠週数")?,
+                ],
             },
             "child" => Audience::Child {
                 months: [n(&self.months_from, "月齢")?, n(&self.months_to, "月齢")?],
             },
-            _ => return Err(ConsoleError::Unprocessable("配信先を選んでください。".into())),
+            _ => {
+                return Err(ConsoleError::Unprocessable(
+                    "配信先を選んでください。".into(),
+                ));
+            }
         };
         let send_at = if self.when == "at" {
             let local = NaiveDateTime::parse_from_str(self.send_at.trim(), "%Y-%m-%dT%H:%M")
@@ -385,7 +452,9 @@ impl BroadcastForm {
                 local
                     .and_local_timezone(crate::clock::jst())
                     .single()
-                    .ok_or_else(|| ConsoleError::Unprocessable("送信日時を読み取れません。".into()))?
+                    .ok_or_else(|| {
+                        ConsoleError::Unprocessable("送信日時を読み取れません。".into())
+                    })?
                     .with_timezone(&chrono::Utc),
             )
         } else {
@@ -401,7 +470,13 @@ impl BroadcastForm {
     }
 }
 
-fn form_page(state: &ConsoleState, staff: &Staff, form: &BroadcastForm, error: Option<String>, status: StatusCode) -> Page {
+fn form_page(
+    state: &ConsoleState,
+    staff: &Staff,
+    form: &BroadcastForm,
+    error: Option<String>,
+    status: StatusCode,
+) -> Page {
     let quiet = state.settings.quiet_hours;
     let body = TEMPLATES.render(
         "broadcast_new.html",
@@ -423,10 +498,20 @@ fn form_page(state: &ConsoleState, staff: &Staff, form: &BroadcastForm, error: O
 
 async fn broadcast_new(staff: Staff, state: web::Data<ConsoleState>) -> Page {
     staff.require(Role::Sender)?;
-    form_page(&state, &staff, &BroadcastForm::blank(), None, StatusCode::OK)
+    form_page(
+        &state,
+        &staff,
+        &BroadcastForm::blank(),
+        None,
+        StatusCode::OK,
+    )
 }
 
-async fn broadcast_edit(staff: Staff, state: web::Data<ConsoleState>, form: web::Form<BroadcastForm>) -> Page {
+async fn broadcast_edit(
+    staff: Staff,
+    state: web::Data<ConsoleState>,
+    form: web::Form<BroadcastForm>,
+) -> Page {
     staff.require(Role::Sender)?;
     staff.check_csrf(Some(&form.csrf))?;
     form_page(&state, &staff, &form, None, StatusCode::OK)
@@ -435,17 +520,30 @@ async fn broadcast_edit(staff: Staff, state: web::Data<ConsoleState>, form: web:
 /// A form error shown on the form itself (nothing typed is lost); anything else as a page.
 fn on_form(state: &ConsoleState, staff: &Staff, form: &BroadcastForm, e: ConsoleError) -> Page {
     match e {
-        ConsoleError::Unprocessable(m) => form_page(state, staff, form, Some(m), StatusCode::UNPROCESSABLE_ENTITY),
+        ConsoleError::Unprocessable(m) => form_page(
+            state,
+            staff,
+            form,
+            Some(m),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         e => Err(e.into()),
     }
 }
 
-async fn broadcast_preview(staff: Staff, state: web::Data<ConsoleState>, form: web::Form<BroadcastForm>) -> Page {
+async fn broadcast_preview(
+    staff: Staff,
+    state: web::Data<ConsoleState>,
+    form: web::Form<BroadcastForm>,
+) -> Page {
     staff.require(Role::Sender)?;
     staff.check_csrf(Some(&form.csrf))?;
     let form = form.into_inner();
     let now = state.clock.now();
-    let req = match form.request().and_then(|r| r.validate(now).map_err(|e| ConsoleError::Unprocessable(e.0))) {
+    let req = match form.request().and_then(|r| {
+        r.validate(now)
+            .map_err(|e| ConsoleError::Unprocessable(e.0))
+    }) {
         Ok(r) => r,
         Err(e) => return on_form(&state, &staff, &form, e),
     };
@@ -453,8 +551,15 @@ async fn broadcast_preview(staff: Staff, state: web::Data<ConsoleState>, form: w
     let at = req.goes_at(now, quiet);
     let held = at > req.send_at.unwrap_or(now).max(now);
     let audience = req.audience;
-    let n = state.db.run(move |c| crate::broadcast::engine::count(c, audience, at)).await?;
-    let shown = BroadcastForm { text: req.text.clone(), image_url: req.image_url.clone().unwrap_or_default(), ..form.clone() };
+    let n = state
+        .db
+        .run(move |c| crate::broadcast::engine::count(c, audience, at))
+        .await?;
+    let shown = BroadcastForm {
+        text: req.text.clone(),
+        image_url: req.image_url.clone().unwrap_or_default(),
+        ..form.clone()
+    };
     render(
         &state,
         &staff,
@@ -473,7 +578,11 @@ async fn broadcast_preview(staff: Staff, state: web::Data<ConsoleState>, form: w
     )
 }
 
-async fn broadcast_create(staff: Staff, state: web::Data<ConsoleState>, form: web::Form<BroadcastForm>) -> Page {
+async fn broadcast_create(
+    staff: Staff,
+    state: web::Data<ConsoleState>,
+    form: web::Form<BroadcastForm>,
+) -> Page {
     staff.require(Role::Sender)?;
     staff.check_csrf(Some(&form.csrf))?;
     let form = form.into_inner();
@@ -487,14 +596,30 @@ async fn broadcast_create(staff: Staff, state: web::Data<ConsoleState>, form: we
     }
 }
 
-async fn broadcast_test(staff: Staff, state: web::Data<ConsoleState>, form: web::Form<BroadcastForm>) -> Page {
+async fn broadcast_test(
+    staff: Staff,
+    state: web::Data<ConsoleState>,
+    form: web::Form<BroadcastForm>,
+) -> Page {
     staff.require(Role::Sender)?;
     staff.check_csrf(Some(&form.csrf))?;
     let form = form.into_inner();
     let to: Vec<String> = form.test_to.lines().map(str::to_string).collect();
-    let result = api::test_message(&state, &staff, form.text.clone(), Some(form.image_url.clone()), to).await;
+    let result = api::test_message(
+        &state,
+        &staff,
+        form.text.clone(),
+        Some(form.image_url.clone()),
+        to,
+    )
+    .await;
     let (notice, error) = match result {
-        Ok(n) => (Some(format!("{n}人にテスト送信しました。LINEで見え方を確かめてください。")), None),
+        Ok(n) => (
+            Some(format!(
+                "{n}人にテスト送信しました。LINEで見え方を確かめてください。"
+            )),
+            None,
+        ),
         Err(ConsoleError::Unprocessable(m)) => (None, Some(m)),
         Err(e) => return Err(e.into()),
     };
@@ -525,7 +650,9 @@ fn excerpt(s: &str) -> String {
 }
 
 fn audience_label(v: &Value) -> String {
-    serde_json::from_value::<Audience>(v.clone()).map(|a| a.label()).unwrap_or_default()
+    serde_json::from_value::<Audience>(v.clone())
+        .map(|a| a.label())
+        .unwrap_or_default()
 }
 
 async fn broadcast_list(staff: Staff, state: web::Data<ConsoleState>) -> Page {
@@ -540,13 +667,24 @@ async fn broadcast_list(staff: Staff, state: web::Data<ConsoleState>) -> Page {
             v
         })
         .collect();
-    render(&state, &staff, "broadcasts.html", "broadcasts", "一斉配信", json!({
-        "broadcasts": rows,
-        "can_send": staff.account.role.allows(Role::Sender),
-    }))
+    render(
+        &state,
+        &staff,
+        "broadcasts.html",
+        "broadcasts",
+        "一斉配信",
+        json!({
+            "broadcasts": rows,
+            "can_send": staff.account.role.allows(Role::Sender),
+        }),
+    )
 }
 
-async fn broadcast_page(staff: Staff, state: web::Data<ConsoleState>, path: web::Path<String>) -> Page {
+async fn broadcast_page(
+    staff: Staff,
+    state: web::Data<ConsoleState>,
+    path: web::Path<String>,
+) -> Page {
     staff.require(Role::Viewer)?;
     let id: i64 = path.parse().map_err(|_| ConsoleError::NotFound)?;
     let (b, failures) = state
@@ -554,15 +692,27 @@ async fn broadcast_page(staff: Staff, state: web::Data<ConsoleState>, path: web:
         .run(move |c| Ok((broadcasts::get(c, id)?, broadcasts::failures(c, id)?)))
         .await?;
     let b = b.ok_or(ConsoleError::NotFound)?;
-    render(&state, &staff, "broadcast.html", "broadcasts", &format!("一斉配信 #{id}"), json!({
-        "audience_label": audience_label(&b.audience),
-        "b": b,
-        "failures": failures,
-        "can_send": staff.account.role.allows(Role::Sender),
-    }))
+    render(
+        &state,
+        &staff,
+        "broadcast.html",
+        "broadcasts",
+        &format!("一斉配信 #{id}"),
+        json!({
+            "audience_label": audience_label(&b.audience),
+            "b": b,
+            "failures": failures,
+            "can_send": staff.account.role.allows(Role::Sender),
+        }),
+    )
 }
 
-async fn broadcast_cancel(staff: Staff, state: web::Data<ConsoleState>, path: web::Path<String>, form: web::Form<CsrfForm>) -> Page {
+async fn broadcast_cancel(
+    staff: Staff,
+    state: web::Data<ConsoleState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Page {
     staff.require(Role::Sender)?;
     staff.check_csrf(Some(&form.csrf))?;
     let id: i64 = path.parse().map_err(|_| ConsoleError::NotFound)?;
@@ -579,10 +729,18 @@ pub struct ContentQuery {
     days: String,
 }
 
-async fn content(staff: Staff, state: web::Data<ConsoleState>, q: web::Query<ContentQuery>) -> Page {
+async fn content(
+    staff: Staff,
+    state: web::Data<ConsoleState>,
+    q: web::Query<ContentQuery>,
+) -> Page {
     staff.require(Role::Viewer)?;
     let mut q = q.into_inner();
-    let today = state.clock.now().with_timezone(&crate::clock::jst()).date_naive();
+    let today = state
+        .clock
+        .now()
+        .with_timezone(&crate::clock::jst())
+        .date_naive();
     if q.on.is_empty() {
         q.on = today.to_string();
     }
@@ -598,7 +756,11 @@ async fn content(staff: Staff, state: web::Data<ConsoleState>, q: web::Query<Con
         let days = q.days.parse::<u32>().ok().filter(|d| (1..=31).contains(d));
         match (date, on, days) {
             (Ok(date), Ok(on), Some(days)) => {
-                let stage = if q.stage == "child" { crate::domain::Stage::Child } else { crate::domain::Stage::Pregnancy };
+                let stage = if q.stage == "child" {
+                    crate::domain::Stage::Child
+                } else {
+                    crate::domain::Stage::Pregnancy
+                };
                 for day in crate::content::preview::days(pack, stage, date, on, days, "はなこ") {
                     preview.push(json!({
                         "date": crate::domain::format_date_ja(day.date),
@@ -607,7 +769,10 @@ async fn content(staff: Staff, state: web::Data<ConsoleState>, q: web::Query<Con
                     }));
                 }
             }
-            _ => preview_error = Some("日付（YYYY-MM-DD）と日数（1〜31）を正しく入力してください。".to_string()),
+            _ => {
+                preview_error =
+                    Some("日付（YYYY-MM-DD）と日数（1〜31）を正しく入力してください。".to_string())
+            }
         }
     }
     let notices: Vec<Value> = pack
@@ -615,21 +780,33 @@ async fn content(staff: Staff, state: web::Data<ConsoleState>, q: web::Query<Con
         .iter()
         .map(|n| json!({ "id": n.id, "when": n.when_label(), "excerpt": excerpt(&n.preview_text()) }))
         .collect();
-    render(&state, &staff, "content.html", "content", "配信内容", json!({
-        "counts": {
-            "pregnancy": pack.pregnancy.len(),
-            "child": pack.child_days.len(),
-            "birthdays": pack.birthdays.len(),
-            "notices": pack.notices.len(),
-        },
-        "q": q,
-        "preview": preview,
-        "preview_error": preview_error,
-        "notices": notices,
-    }))
+    render(
+        &state,
+        &staff,
+        "content.html",
+        "content",
+        "配信内容",
+        json!({
+            "counts": {
+                "pregnancy": pack.pregnancy.len(),
+                "child": pack.child_days.len(),
+                "birthdays": pack.birthdays.len(),
+                "notices": pack.notices.len(),
+            },
+            "q": q,
+            "preview": preview,
+            "preview_error": preview_error,
+            "notices": notices,
+        }),
+    )
 }
 
-async fn staff_page_with(state: &ConsoleState, staff: &Staff, shown: Option<Value>, error: Option<String>) -> Page {
+async fn staff_page_with(
+    state: &ConsoleState,
+    staff: &Staff,
+    shown: Option<Value>,
+    error: Option<String>,
+) -> Page {
     staff.require(Role::Admin)?;
     let (accounts, tokens) = state
         .db
@@ -637,14 +814,23 @@ async fn staff_page_with(state: &ConsoleState, staff: &Staff, shown: Option<Valu
         .await?;
     let accounts: Vec<Value> = accounts
         .iter()
-        .map(|a| json!({
-            "login": a.login, "role_label": a.role.label(), "disabled": a.disabled,
-            "locked": a.locked, "created_at": a.created_at,
-        }))
+        .map(|a| {
+            json!({
+                "login": a.login, "role_label": a.role.label(), "disabled": a.disabled,
+                "locked": a.locked, "created_at": a.created_at,
+            })
+        })
         .collect();
-    render(state, staff, "staff.html", "staff", "職員アカウント", json!({
-        "accounts": accounts, "tokens": tokens, "shown_secret": shown, "error": error,
-    }))
+    render(
+        state,
+        staff,
+        "staff.html",
+        "staff",
+        "職員アカウント",
+        json!({
+            "accounts": accounts, "tokens": tokens, "shown_secret": shown, "error": error,
+        }),
+    )
 }
 
 async fn staff_page(staff: Staff, state: web::Data<ConsoleState>) -> Page {
@@ -668,10 +854,17 @@ async fn staff_add(staff: Staff, state: web::Data<ConsoleState>, form: web::Form
         Ok(l) => l,
         Err(e) => return staff_page_with(&state, &staff, None, Some(e.0.into())).await,
     };
-    let role = Role::parse(&form.role).ok_or_else(|| ConsoleError::Unprocessable("権限を選んでください。".into()))?;
+    let role = Role::parse(&form.role)
+        .ok_or_else(|| ConsoleError::Unprocessable("権限を選んでください。".into()))?;
     match add_account(&state, &staff.account, login.clone(), role, None).await? {
         Ok(password) => {
-            staff_page_with(&state, &staff, Some(json!({ "label": format!("{login} の初期パスワード"), "value": password })), None).await
+            staff_page_with(
+                &state,
+                &staff,
+                Some(json!({ "label": format!("{login} の初期パスワード"), "value": password })),
+                None,
+            )
+            .await
         }
         Err(m) => staff_page_with(&state, &staff, None, Some(m)).await,
     }
@@ -699,7 +892,14 @@ pub async fn add_account(
             let tx = store::write_tx(c)?;
             let id = st::create(&tx, &login, role, &hash, &now)?;
             if id.is_some() {
-                st::audit(&tx, Some(by.id), &by.login, "staff_added", &format!("{login} role={}", role.as_str()), &now)?;
+                st::audit(
+                    &tx,
+                    Some(by.id),
+                    &by.login,
+                    "staff_added",
+                    &format!("{login} role={}", role.as_str()),
+                    &now,
+                )?;
             }
             tx.commit()?;
             Ok(id)
@@ -711,7 +911,12 @@ pub async fn add_account(
     })
 }
 
-async fn staff_change(staff: Staff, state: web::Data<ConsoleState>, path: web::Path<(String, String)>, form: web::Form<CsrfForm>) -> Page {
+async fn staff_change(
+    staff: Staff,
+    state: web::Data<ConsoleState>,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+) -> Page {
     staff.require(Role::Admin)?;
     staff.check_csrf(Some(&form.csrf))?;
     let (login, action) = path.into_inner();
@@ -724,19 +929,40 @@ async fn staff_change(staff: Staff, state: web::Data<ConsoleState>, path: web::P
         let made = state
             .db
             .run(move |c| {
-                let Some(a) = st::by_login(c, &l)? else { return Ok(None) };
+                let Some(a) = st::by_login(c, &l)? else {
+                    return Ok(None);
+                };
                 let tx = store::write_tx(c)?;
                 let id = st::create_token(&tx, a.id, &hash, &now)?;
-                st::audit(&tx, Some(by.id), &by.login, "token_created", &format!("token={id} for {l}"), &now)?;
+                st::audit(
+                    &tx,
+                    Some(by.id),
+                    &by.login,
+                    "token_created",
+                    &format!("token={id} for {l}"),
+                    &now,
+                )?;
                 tx.commit()?;
                 Ok(Some(id))
             })
             .await?;
         made.ok_or(ConsoleError::NotFound)?;
-        return staff_page_with(&state, &staff, Some(json!({ "label": format!("{login} のAPIトークン"), "value": token })), None).await;
+        return staff_page_with(
+            &state,
+            &staff,
+            Some(json!({ "label": format!("{login} のAPIトークン"), "value": token })),
+            None,
+        )
+        .await;
     }
     if login == staff.account.login && action == "disable" {
-        return staff_page_with(&state, &staff, None, Some("自分のアカウントは無効にできません。".into())).await;
+        return staff_page_with(
+            &state,
+            &staff,
+            None,
+            Some("自分のアカウントは無効にできません。".into()),
+        )
+        .await;
     }
     let change = match action.as_str() {
         "disable" => st::Change::Disabled(true),
@@ -752,7 +978,9 @@ async fn staff_change(staff: Staff, state: web::Data<ConsoleState>, path: web::P
     let done = state
         .db
         .run(move |c| {
-            let Some(a) = st::by_login(c, &login)? else { return Ok(false) };
+            let Some(a) = st::by_login(c, &login)? else {
+                return Ok(false);
+            };
             let tx = store::write_tx(c)?;
             st::change(&tx, a.id, change, &now)?;
             st::audit(&tx, Some(by.id), &by.login, audit_action, &login, &now)?;
@@ -766,7 +994,12 @@ async fn staff_change(staff: Staff, state: web::Data<ConsoleState>, path: web::P
     Ok(see_other("/staff"))
 }
 
-async fn token_revoke(staff: Staff, state: web::Data<ConsoleState>, path: web::Path<String>, form: web::Form<CsrfForm>) -> Page {
+async fn token_revoke(
+    staff: Staff,
+    state: web::Data<ConsoleState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Page {
     staff.require(Role::Admin)?;
     staff.check_csrf(Some(&form.csrf))?;
     let id: i64 = path.parse().map_err(|_| ConsoleError::NotFound)?;
@@ -776,7 +1009,14 @@ async fn token_revoke(staff: Staff, state: web::Data<ConsoleState>, path: web::P
         .db
         .run(move |c| {
             if let Some(login) = st::revoke_token(c, id, &now)? {
-                st::audit(c, Some(by.id), &by.login, "token_revoked", &format!("token={id} of {login}"), &now)?;
+                st::audit(
+                    c,
+                    Some(by.id),
+                    &by.login,
+                    "token_revoked",
+                    &format!("token={id} of {login}"),
+                    &now,
+                )?;
             }
             Ok(())
         })
@@ -829,18 +1069,32 @@ async fn audit(staff: Staff, state: web::Data<ConsoleState>, q: web::Query<Audit
             )?)
         })
         .await?;
-    let more = (entries.len() == 100).then(|| entries.last().map(|e| e.id)).flatten();
+    let more = (entries.len() == 100)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten();
     let rows: Vec<Value> = entries
         .iter()
         .map(|e| {
             let mut v = json!(e);
-            v["action_label"] = json!(ACTIONS.iter().find(|a| a.0 == e.action).map_or(e.action.as_str(), |a| a.1));
+            v["action_label"] = json!(
+                ACTIONS
+                    .iter()
+                    .find(|a| a.0 == e.action)
+                    .map_or(e.action.as_str(), |a| a.1)
+            );
             v
         })
         .collect();
-    render(&state, &staff, "audit.html", "audit", "操作履歴", json!({
-        "entries": rows, "q": q, "actions": ACTIONS, "more": more,
-    }))
+    render(
+        &state,
+        &staff,
+        "audit.html",
+        "audit",
+        "操作履歴",
+        json!({
+            "entries": rows, "q": q, "actions": ACTIONS, "more": more,
+        }),
+    )
 }
 
 async fn export_stats(staff: Staff, state: web::Data<ConsoleState>) -> Page {

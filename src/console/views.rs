@@ -18,8 +18,14 @@ const FILES: &[(&str, &str)] = &[
     ("error.html", include_str!("templates/error.html")),
     ("dashboard.html", include_str!("templates/dashboard.html")),
     ("broadcasts.html", include_str!("templates/broadcasts.html")),
-    ("broadcast_new.html", include_str!("templates/broadcast_new.html")),
-    ("broadcast_preview.html", include_str!("templates/broadcast_preview.html")),
+    (
+        "broadcast_new.html",
+        include_str!("templates/broadcast_new.html"),
+    ),
+    (
+        "broadcast_preview.html",
+        include_str!("templates/broadcast_preview.html"),
+    ),
     ("broadcast.html", include_str!("templates/broadcast.html")),
     ("content.html", include_str!("templates/content.html")),
     ("staff.html", include_str!("templates/staff.html")),
@@ -76,7 +82,7 @@ pub fn number(n: i64) -> String {
     let s = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

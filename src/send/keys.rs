@@ -40,7 +40,10 @@ impl Installation {
     /// The key of a broadcast's batch. A broadcast carries its own random id, so a database
     /// restored from a backup that reuses a broadcast's number never reuses its keys.
     pub fn broadcast_key(&self, broadcast: Uuid, batch: usize) -> Uuid {
-        Uuid::new_v5(&self.0, format!("yorisoi/broadcast/{broadcast}/{batch}").as_bytes())
+        Uuid::new_v5(
+            &self.0,
+            format!("yorisoi/broadcast/{broadcast}/{batch}").as_bytes(),
+        )
     }
 }
 

@@ -61,9 +61,18 @@ pub fn add(
     let hash = hash_password(&password)?;
     let tx = store::write_tx(conn)?;
     if st::create(&tx, &login, role, &hash, now)?.is_none() {
-        return Ok(Output::err(format!("there is already a staff account {login:?}")));
+        return Ok(Output::err(format!(
+            "there is already a staff account {login:?}"
+        )));
     }
-    st::audit(&tx, None, OPERATOR, "staff_added", &format!("{login} role={}", role.as_str()), now)?;
+    st::audit(
+        &tx,
+        None,
+        OPERATOR,
+        "staff_added",
+        &format!("{login} role={}", role.as_str()),
+        now,
+    )?;
     tx.commit()?;
     let mut lines = vec![format!("created staff account {login} ({})", role.as_str())];
     if !given {
@@ -77,7 +86,10 @@ pub fn add(
 pub fn list(conn: &Connection) -> anyhow::Result<Output> {
     let accounts = st::list(conn)?;
     let tokens = st::tokens(conn, None)?;
-    let mut lines = vec![format!("{:<32} {:<7} {:<9} {:>6}  created", "login", "role", "status", "tokens")];
+    let mut lines = vec![format!(
+        "{:<32} {:<7} {:<9} {:>6}  created",
+        "login", "role", "status", "tokens"
+    )];
     for a in accounts {
         let status = if a.disabled {
             "disabled"
@@ -103,12 +115,20 @@ pub fn list(conn: &Connection) -> anyhow::Result<Output> {
 }
 
 /// Disables, enables or unlocks an account.
-pub fn change(conn: &mut Connection, login: &str, change: st::Change<'_>, now: &str) -> anyhow::Result<Output> {
+pub fn change(
+    conn: &mut Connection,
+    login: &str,
+    change: st::Change<'_>,
+    now: &str,
+) -> anyhow::Result<Output> {
     let Some(a) = st::by_login(conn, login)? else {
         return Ok(Output::err(format!("no staff account {login:?}")));
     };
     let (action, done) = match change {
-        st::Change::Disabled(true) => ("staff_disabled", "disabled (its sessions ended; its tokens no longer work)"),
+        st::Change::Disabled(true) => (
+            "staff_disabled",
+            "disabled (its sessions ended; its tokens no longer work)",
+        ),
         st::Change::Disabled(false) => ("staff_enabled", "enabled"),
         st::Change::Unlock => ("staff_unlocked", "unlocked"),
         st::Change::Role(_) => ("staff_role", "given a new role"),
@@ -118,7 +138,10 @@ pub fn change(conn: &mut Connection, login: &str, change: st::Change<'_>, now: &
     st::change(&tx, a.id, change, now)?;
     st::audit(&tx, None, OPERATOR, action, &a.login, now)?;
     tx.commit()?;
-    Ok(Output::ok(vec![format!("staff account {} {done}", a.login)]))
+    Ok(Output::ok(vec![format!(
+        "staff account {} {done}",
+        a.login
+    )]))
 }
 
 /// Makes an API token for an account; prints it on the last line.
@@ -132,7 +155,14 @@ pub fn token_create(conn: &mut Connection, login: &str, now: &str) -> anyhow::Re
     let token = new_api_token();
     let tx = store::write_tx(conn)?;
     let id = st::create_token(&tx, a.id, &secret_hash(&token), now)?;
-    st::audit(&tx, None, OPERATOR, "token_created", &format!("token={id} for {}", a.login), now)?;
+    st::audit(
+        &tx,
+        None,
+        OPERATOR,
+        "token_created",
+        &format!("token={id} for {}", a.login),
+        now,
+    )?;
     tx.commit()?;
     Ok(Output::ok(vec![
         format!(
@@ -153,7 +183,10 @@ pub fn token_list(conn: &Connection, login: Option<&str>) -> anyhow::Result<Outp
         },
         None => None,
     };
-    let mut lines = vec![format!("{:>5}  {:<32} {:<26} {:<26} revoked", "id", "login", "created", "last used")];
+    let mut lines = vec![format!(
+        "{:>5}  {:<32} {:<26} {:<26} revoked",
+        "id", "login", "created", "last used"
+    )];
     for t in st::tokens(conn, staff_id)? {
         lines.push(format!(
             "{:>5}  {:<32} {:<26} {:<26} {}",
@@ -173,7 +206,14 @@ pub fn token_revoke(conn: &mut Connection, id: i64, now: &str) -> anyhow::Result
     let Some(login) = st::revoke_token(&tx, id, now)? else {
         return Ok(Output::err(format!("no live token {id}")));
     };
-    st::audit(&tx, None, OPERATOR, "token_revoked", &format!("token={id} of {login}"), now)?;
+    st::audit(
+        &tx,
+        None,
+        OPERATOR,
+        "token_revoked",
+        &format!("token={id} of {login}"),
+        now,
+    )?;
     tx.commit()?;
     Ok(Output::ok(vec![format!("token {id} of {login} revoked")]))
 }

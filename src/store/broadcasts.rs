@@ -88,7 +88,8 @@ pub struct Broadcast {
     pub cancelled_at: Option<String>,
 }
 
-const BROADCAST: &str = "b.id, b.status, COALESCE(b.recipients, 0), b.text, b.image_url, b.audience,
+const BROADCAST: &str =
+    "b.id, b.status, COALESCE(b.recipients, 0), b.text, b.image_url, b.audience,
     (SELECT login FROM staff WHERE staff.id = b.created_by), b.created_at, b.requested_at,
     b.send_at, b.override_quiet_hours, b.started_at, b.finished_at, b.cancelled_at,
     (SELECT count(*) FROM sends s JOIN send_recipients r ON r.send_id = s.id
@@ -180,10 +181,7 @@ pub fn due(conn: &Connection, now: &str) -> Result<Vec<(i64, String)>, StoreErro
 }
 
 /// What a broadcast sends once it starts: its text, image URL and key.
-pub fn content(
-    conn: &Connection,
-    id: i64,
-) -> Result<(String, Option<String>, String), StoreError> {
+pub fn content(conn: &Connection, id: i64) -> Result<(String, Option<String>, String), StoreError> {
     conn.prepare_cached("SELECT text, image_url, key FROM broadcasts WHERE id = ?1")?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?
@@ -192,7 +190,12 @@ pub fn content(
 
 /// Marks a broadcast started with its final count of recipients (its batches recorded in the
 /// same transaction); false if it was no longer scheduled (cancelled meanwhile).
-pub fn mark_started(conn: &Connection, id: i64, recipients: i64, now: &str) -> Result<bool, StoreError> {
+pub fn mark_started(
+    conn: &Connection,
+    id: i64,
+    recipients: i64,
+    now: &str,
+) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached(
             "UPDATE broadcasts SET status = CASE WHEN ?2 = 0 THEN 'done' ELSE 'sending' END,
@@ -204,7 +207,11 @@ pub fn mark_started(conn: &Connection, id: i64, recipients: i64, now: &str) -> R
 }
 
 /// The pending batches of broadcasts being sent, due by `now_ms`, in order.
-pub fn pending_batches(conn: &Connection, now_ms: i64, limit: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+pub fn pending_batches(
+    conn: &Connection,
+    now_ms: i64,
+    limit: i64,
+) -> Result<Vec<(i64, i64)>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT s.id, s.broadcast_id FROM broadcasts b JOIN sends s ON s.broadcast_id = b.id
@@ -240,7 +247,9 @@ pub fn finish_settled(conn: &Connection, now: &str) -> Result<Vec<i64>, StoreErr
 /// registration in the selection; each once (twins, siblings, family readers), in id order.
 pub fn recipients(conn: &Connection, sel: Selection) -> Result<Vec<UserId>, StoreError> {
     let (sql, from, to) = recipients_sql(sel, false);
-    let Some(sql) = sql else { return Ok(Vec::new()) };
+    let Some(sql) = sql else {
+        return Ok(Vec::new());
+    };
     Ok(conn
         .prepare_cached(&sql)?
         .query_map(params![from, to], |r| r.get(0))?
@@ -260,7 +269,11 @@ fn recipients_sql(sel: Selection, count: bool) -> (Option<String>, Option<String
     // The stage and status are written out so the partial indexes of migration 0009 apply.
     let (filter, from, to) = match sel {
         Selection::Nobody => return (None, None, None),
-        Selection::All => ("r.status = 'active' AND ?1 IS NULL AND ?2 IS NULL", None, None),
+        Selection::All => (
+            "r.status = 'active' AND ?1 IS NULL AND ?2 IS NULL",
+            None,
+            None,
+        ),
         Selection::DueBetween(f, t) => (
             "r.status = 'active' AND r.stage = 'pregnancy' AND r.due_date BETWEEN ?1 AND ?2",
             Some(f.to_string()),

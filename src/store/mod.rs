@@ -2,6 +2,7 @@
 //! timeout; migrations are embedded and applied at start. rusqlite never runs on an async
 //! runtime thread: callers use a dedicated thread or `spawn_blocking`.
 
+pub mod broadcasts;
 pub mod deliveries;
 pub mod events;
 mod inbox;
@@ -12,7 +13,6 @@ pub mod registrations;
 pub mod retention;
 pub mod sends;
 pub mod staff;
-pub mod broadcasts;
 pub mod users;
 
 pub use inbox::{InboundEvent, Inbox};

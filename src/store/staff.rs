@@ -25,8 +25,7 @@ pub struct Account {
     pub created_at: String,
 }
 
-const ACCOUNT: &str =
-    "id, login, role, password_hash, disabled, failed_logins, locked, created_at";
+const ACCOUNT: &str = "id, login, role, password_hash, disabled, failed_logins, locked, created_at";
 
 fn account(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
     let role: String = r.get(2)?;
@@ -122,7 +121,12 @@ pub enum Change<'a> {
 
 /// Applies a change to an account; false if there is no such account. Disabling an account or
 /// changing its role or password ends its sessions.
-pub fn change(conn: &Connection, id: i64, change: Change<'_>, now: &str) -> Result<bool, StoreError> {
+pub fn change(
+    conn: &Connection,
+    id: i64,
+    change: Change<'_>,
+    now: &str,
+) -> Result<bool, StoreError> {
     let n = match change {
         Change::Disabled(d) => conn
             .prepare_cached("UPDATE staff SET disabled = ?2, updated_at = ?3 WHERE id = ?1")?
@@ -136,9 +140,7 @@ pub fn change(conn: &Connection, id: i64, change: Change<'_>, now: &str) -> Resu
             .prepare_cached("UPDATE staff SET role = ?2, updated_at = ?3 WHERE id = ?1")?
             .execute(params![id, r.as_str(), now])?,
         Change::Password(h) => conn
-            .prepare_cached(
-                "UPDATE staff SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
-            )?
+            .prepare_cached("UPDATE staff SET password_hash = ?2, updated_at = ?3 WHERE id = ?1")?
             .execute(params![id, h, now])?,
     };
     if n == 1 && !matches!(change, Change::Unlock) {

@@ -33,7 +33,13 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-async fn api(app: &TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+async fn api(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let url = format!("{}{path}", app.admin_address);
     let c = client();
     let mut r = match method {
@@ -49,7 +55,10 @@ async fn api(app: &TestApp, method: &str, path: &str, token: &str, body: Option<
     let res = r.send().await.unwrap();
     let status = res.status();
     let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 /// The value of a Set-Cookie header named `name`, and the whole header.
@@ -64,7 +73,10 @@ fn set_cookie(res: &reqwest::Response, name: &str) -> Option<(String, String)> {
 
 fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let at = html.find(&marker).unwrap_or_else(|| panic!("no {name} field")) + marker.len();
+    let at = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field"))
+        + marker.len();
     html[at..].split('"').next().unwrap().to_string()
 }
 
@@ -74,15 +86,29 @@ struct Browser {
     csrf: String,
 }
 
-async fn log_in(app: &TestApp, login: &str, password: &str) -> Result<Browser, (StatusCode, String)> {
+async fn log_in(
+    app: &TestApp,
+    login: &str,
+    password: &str,
+) -> Result<Browser, (StatusCode, String)> {
     let c = client();
-    let page = c.get(format!("{}/login", app.admin_address)).send().await.unwrap();
-    let (login_cookie, _) = set_cookie(&page, "yorisoi_login").expect("the login form sets its cookie");
+    let page = c
+        .get(format!("{}/login", app.admin_address))
+        .send()
+        .await
+        .unwrap();
+    let (login_cookie, _) =
+        set_cookie(&page, "yorisoi_login").expect("the login form sets its cookie");
     let html = page.text().await.unwrap();
     let res = c
         .post(format!("{}/login", app.admin_address))
         .header(COOKIE, format!("yorisoi_login={login_cookie}"))
-        .form(&[("csrf", hidden(&html, "csrf").as_str()), ("login", login), ("password", password), ("next", "/")])
+        .form(&[
+            ("csrf", hidden(&html, "csrf").as_str()),
+            ("login", login),
+            ("password", password),
+            ("next", "/"),
+        ])
         .send()
         .await
         .unwrap();
@@ -93,7 +119,10 @@ async fn log_in(app: &TestApp, login: &str, password: &str) -> Result<Browser, (
     let (cookie, header) = set_cookie(&res, "yorisoi_session").expect("a session cookie");
     assert!(header.contains("HttpOnly"), "{header}");
     assert!(header.contains("SameSite=Strict"), "{header}");
-    assert!(!header.contains("Secure"), "not Secure unless configured: {header}");
+    assert!(
+        !header.contains("Secure"),
+        "not Secure unless configured: {header}"
+    );
     let home = c
         .get(format!("{}/broadcasts", app.admin_address))
         .header(COOKIE, format!("yorisoi_session={cookie}"))
@@ -126,7 +155,11 @@ impl Browser {
 }
 
 fn password_of(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     last_line(&out.stdout)
 }
 
@@ -134,25 +167,76 @@ fn password_of(out: &std::process::Output) -> String {
 async fn nothing_on_the_admin_listener_answers_without_a_session_or_token() {
     let app = console_app().await;
     let c = client();
-    for path in ["/", "/broadcasts", "/broadcasts/new", "/broadcasts/1", "/content", "/staff", "/audit", "/export/stats.csv", "/export/registrations.csv", "/nowhere"] {
-        let res = c.get(format!("{}{path}", app.admin_address)).send().await.unwrap();
+    for path in [
+        "/",
+        "/broadcasts",
+        "/broadcasts/new",
+        "/broadcasts/1",
+        "/content",
+        "/staff",
+        "/audit",
+        "/export/stats.csv",
+        "/export/registrations.csv",
+        "/nowhere",
+    ] {
+        let res = c
+            .get(format!("{}{path}", app.admin_address))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
-        assert!(res.headers()[LOCATION].to_str().unwrap().starts_with("/login?next="), "{path}");
+        assert!(
+            res.headers()[LOCATION]
+                .to_str()
+                .unwrap()
+                .starts_with("/login?next="),
+            "{path}"
+        );
     }
-    for (method, path) in [("GET", "/api/stats"), ("GET", "/api/broadcasts"), ("POST", "/api/broadcasts"), ("POST", "/api/broadcasts/preview"), ("GET", "/api/broadcasts/1"), ("POST", "/api/broadcasts/1/cancel"), ("GET", "/api/export/stats.csv"), ("GET", "/api/export/registrations.csv"), ("GET", "/api/audit")] {
+    for (method, path) in [
+        ("GET", "/api/stats"),
+        ("GET", "/api/broadcasts"),
+        ("POST", "/api/broadcasts"),
+        ("POST", "/api/broadcasts/preview"),
+        ("GET", "/api/broadcasts/1"),
+        ("POST", "/api/broadcasts/1/cancel"),
+        ("GET", "/api/export/stats.csv"),
+        ("GET", "/api/export/registrations.csv"),
+        ("GET", "/api/audit"),
+    ] {
         let (status, body) = api(&app, method, path, "", Some(json!({}))).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
-        assert!(body["message"].as_str().unwrap().contains("ログイン"), "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("ログイン"),
+            "{body}"
+        );
         let (status, _) = api(&app, method, path, "yst_not-a-token", Some(json!({}))).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} with a made-up token");
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with a made-up token"
+        );
     }
-    for path in ["/login", "/static/console.css", "/static/console.js", "/healthz"] {
-        let res = c.get(format!("{}{path}", app.admin_address)).send().await.unwrap();
+    for path in [
+        "/login",
+        "/static/console.css",
+        "/static/console.js",
+        "/healthz",
+    ] {
+        let res = c
+            .get(format!("{}{path}", app.admin_address))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{path}");
     }
     // The public listener serves none of it.
     for path in ["/login", "/api/stats", "/broadcasts"] {
-        let res = c.get(format!("{}{path}", app.address)).send().await.unwrap();
+        let res = c
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "public {path}");
     }
 }
@@ -169,10 +253,34 @@ async fn each_role_does_what_it_may_and_is_refused_the_rest() {
         ("GET", "/api/stats", None, [StatusCode::OK; 3]),
         ("GET", "/api/broadcasts", None, [StatusCode::OK; 3]),
         ("GET", "/api/export/stats.csv", None, [StatusCode::OK; 3]),
-        ("POST", "/api/broadcasts/preview", Some(audience), [StatusCode::FORBIDDEN, StatusCode::OK, StatusCode::OK]),
-        ("POST", "/api/broadcasts", Some(new), [StatusCode::FORBIDDEN, StatusCode::CREATED, StatusCode::CREATED]),
-        ("GET", "/api/export/registrations.csv", None, [StatusCode::FORBIDDEN, StatusCode::FORBIDDEN, StatusCode::OK]),
-        ("GET", "/api/audit", None, [StatusCode::FORBIDDEN, StatusCode::FORBIDDEN, StatusCode::OK]),
+        (
+            "POST",
+            "/api/broadcasts/preview",
+            Some(audience),
+            [StatusCode::FORBIDDEN, StatusCode::OK, StatusCode::OK],
+        ),
+        (
+            "POST",
+            "/api/broadcasts",
+            Some(new),
+            [
+                StatusCode::FORBIDDEN,
+                StatusCode::CREATED,
+                StatusCode::CREATED,
+            ],
+        ),
+        (
+            "GET",
+            "/api/export/registrations.csv",
+            None,
+            [StatusCode::FORBIDDEN, StatusCode::FORBIDDEN, StatusCode::OK],
+        ),
+        (
+            "GET",
+            "/api/audit",
+            None,
+            [StatusCode::FORBIDDEN, StatusCode::FORBIDDEN, StatusCode::OK],
+        ),
     ];
     for (method, path, body, want) in cases {
         for (token, want) in [&viewer, &sender, &admin].into_iter().zip(want) {
@@ -185,11 +293,24 @@ async fn each_role_does_what_it_may_and_is_refused_the_rest() {
     }
     // A revoked token, and a disabled account's token, no longer work.
     let list = app.staff_cli(&["token", "list", "sato.sender"]);
-    let id = String::from_utf8_lossy(&list.stdout).lines().nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    let id = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
     assert!(app.staff_cli(&["token", "revoke", &id]).status.success());
-    assert_eq!(api(&app, "GET", "/api/stats", &sender, None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        api(&app, "GET", "/api/stats", &sender, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     assert!(app.staff_cli(&["disable", "mori.viewer"]).status.success());
-    assert_eq!(api(&app, "GET", "/api/stats", &viewer, None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        api(&app, "GET", "/api/stats", &viewer, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     // The audit log names what was done.
     let (_, audit) = api(&app, "GET", "/api/audit?action=token_revoked", &admin, None).await;
     assert_eq!(audit["entries"].as_array().unwrap().len(), 1, "{audit}");
@@ -217,11 +338,20 @@ async fn a_browser_session_needs_its_csrf_token_and_ends_when_idle_or_logged_out
     assert_eq!(app.count("SELECT count(*) FROM broadcasts"), 1);
     // Idle for longer than the limit: the session is over.
     app.clock.set(app.clock.now() + TimeDelta::minutes(31));
-    assert_eq!(b.get(&app, "/broadcasts").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        b.get(&app, "/broadcasts").await.status(),
+        StatusCode::SEE_OTHER
+    );
     // A new one, logged out: over too.
     let b = log_in(&app, "sato.h", &password).await.unwrap();
-    assert_eq!(b.post(&app, "/logout", &[("csrf", &b.csrf)]).await.status(), StatusCode::SEE_OTHER);
-    assert_eq!(b.get(&app, "/broadcasts").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        b.post(&app, "/logout", &[("csrf", &b.csrf)]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        b.get(&app, "/broadcasts").await.status(),
+        StatusCode::SEE_OTHER
+    );
     // The login form itself needs its own token.
     let res = client()
         .post(format!("{}/login", app.admin_address))
@@ -238,26 +368,50 @@ async fn repeated_failed_logins_lock_the_account_until_an_admin_unlocks_it() {
     let password = password_of(&app.staff_cli(&["add", "ito.k", "--role", "viewer"]));
     let started = std::time::Instant::now();
     for _ in 0..5 {
-        let (status, page) = log_in(&app, "ito.k", "wrong password!!").await.err().unwrap();
+        let (status, page) = log_in(&app, "ito.k", "wrong password!!")
+            .await
+            .err()
+            .unwrap();
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert!(page.contains("ログイン名またはパスワードが違います"));
     }
-    assert!(started.elapsed() >= std::time::Duration::from_secs(5), "each failure is slowed down");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(5),
+        "each failure is slowed down"
+    );
     let (status, page) = log_in(&app, "ito.k", &password).await.err().unwrap();
-    assert_eq!(status, StatusCode::FORBIDDEN, "locked: the right password no longer opens it");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "locked: the right password no longer opens it"
+    );
     assert!(page.contains("ロック"));
     let list = String::from_utf8_lossy(&app.staff_cli(&["list"]).stdout).to_string();
-    assert!(list.lines().any(|l| l.starts_with("ito.k") && l.contains("locked")), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("ito.k") && l.contains("locked")),
+        "{list}"
+    );
     assert!(app.staff_cli(&["unlock", "ito.k"]).status.success());
     log_in(&app, "ito.k", &password).await.expect("unlocked");
-    assert_eq!(app.count("SELECT count(*) FROM audit_log WHERE action = 'login_failed'"), 5);
-    assert_eq!(app.count("SELECT count(*) FROM audit_log WHERE action = 'account_locked'"), 1);
-    assert_eq!(app.count("SELECT count(*) FROM audit_log WHERE action = 'login'"), 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'login_failed'"),
+        5
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'account_locked'"),
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'login'"),
+        1
+    );
 }
 
 /// Registers children born `months` months (and `extra_days`) before today, one LINE user each.
 async fn register_child(app: &TestApp, user: &str, months: u32, extra_days: u64) {
-    let born = today().checked_sub_months(Months::new(months)).unwrap() - chrono::Days::new(extra_days);
+    let born =
+        today().checked_sub_months(Months::new(months)).unwrap() - chrono::Days::new(extra_days);
     app.register(user, "子育て中", "ママ", born).await;
 }
 
@@ -282,9 +436,20 @@ async fn a_broadcast_to_4_to_6_month_olds_reaches_each_of_them_once_and_no_one_e
     app.settle().await;
     let d = &app.double;
     let born = today().checked_sub_months(Months::new(5)).unwrap();
-    app.say(&[d.text_event(&twins, "追加登録"), d.text_event(&twins, "子育て中"), d.text_event(&twins, "ふたご"), d.text_event(&twins, &born.format("%Y/%m/%d").to_string()), d.text_event(&twins, "はい")]).await;
+    app.say(&[
+        d.text_event(&twins, "追加登録"),
+        d.text_event(&twins, "子育て中"),
+        d.text_event(&twins, "ふたご"),
+        d.text_event(&twins, &born.format("%Y/%m/%d").to_string()),
+        d.text_event(&twins, "はい"),
+    ])
+    .await;
     app.settle().await;
-    assert_eq!(app.count("SELECT count(*) FROM registrations WHERE status = 'active'"), 7, "twins registered twice");
+    assert_eq!(
+        app.count("SELECT count(*) FROM registrations WHERE status = 'active'"),
+        7,
+        "twins registered twice"
+    );
     // In range but blocked, or stopped: excluded.
     register_child(&app, &user(7), 5, 0).await;
     register_child(&app, &user(8), 5, 0).await;
@@ -293,24 +458,60 @@ async fn a_broadcast_to_4_to_6_month_olds_reaches_each_of_them_once_and_no_one_e
     app.say(&[d.text_event(&user(8), "配信停止")]).await;
     app.say(&[d.text_event(&user(8), "停止する")]).await;
     app.settle().await;
-    assert_eq!(app.count("SELECT count(*) FROM registrations WHERE status = 'stopped'"), 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM registrations WHERE status = 'stopped'"),
+        1
+    );
 
     let audience = json!({"stage": "child", "months": [4, 6]});
-    let (status, preview) = api(&app, "POST", "/api/broadcasts/preview", &sender, Some(json!({"audience": audience}))).await;
+    let (status, preview) = api(
+        &app,
+        "POST",
+        "/api/broadcasts/preview",
+        &sender,
+        Some(json!({"audience": audience})),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{preview}");
     assert_eq!(preview["recipients"], 4, "{preview}");
     let before = app.double.delivered().len();
     let text = "生後4〜6か月のお子さんのご家庭へ：離乳食教室のお知らせです。";
-    let (status, created) = api(&app, "POST", "/api/broadcasts", &sender, Some(json!({"text": text, "audience": audience}))).await;
+    let (status, created) = api(
+        &app,
+        "POST",
+        "/api/broadcasts",
+        &sender,
+        Some(json!({"text": text, "audience": audience})),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["recipients"], 4);
     assert_eq!(created["status"], "scheduled");
-    assert_eq!(app.double.delivered().len(), before, "nothing leaves before the engine runs");
+    assert_eq!(
+        app.double.delivered().len(),
+        before,
+        "nothing leaves before the engine runs"
+    );
     app.steps.broadcasts().await.unwrap();
     let id = created["id"].as_i64().unwrap();
     let (_, got) = api(&app, "GET", &format!("/api/broadcasts/{id}"), &sender, None).await;
-    assert_eq!((got["status"].as_str(), got["recipients"].as_i64(), got["sent"].as_i64(), got["failed"].as_i64()), (Some("done"), Some(4), Some(4), Some(0)), "{got}");
-    let received = |u: &str| app.double.texts_to(u).iter().filter(|t| t.as_str() == text).count();
+    assert_eq!(
+        (
+            got["status"].as_str(),
+            got["recipients"].as_i64(),
+            got["sent"].as_i64(),
+            got["failed"].as_i64()
+        ),
+        (Some("done"), Some(4), Some(4), Some(0)),
+        "{got}"
+    );
+    let received = |u: &str| {
+        app.double
+            .texts_to(u)
+            .iter()
+            .filter(|t| t.as_str() == text)
+            .count()
+    };
     for (n, ..) in inside {
         assert_eq!(received(&user(n)), 1, "user {n}");
     }
@@ -318,11 +519,23 @@ async fn a_broadcast_to_4_to_6_month_olds_reaches_each_of_them_once_and_no_one_e
     for n in [4, 5, 7, 8] {
         assert_eq!(received(&user(n)), 0, "user {n}");
     }
-    let multicasts: Vec<_> = app.double.attempts().into_iter().filter(|a| a.via == Via::Multicast).collect();
+    let multicasts: Vec<_> = app
+        .double
+        .attempts()
+        .into_iter()
+        .filter(|a| a.via == Via::Multicast)
+        .collect();
     assert_eq!(multicasts.len(), 1, "one batch");
     app.assert_contract_held();
     // Done: no longer cancellable.
-    let (status, _) = api(&app, "POST", &format!("/api/broadcasts/{id}/cancel"), &sender, None).await;
+    let (status, _) = api(
+        &app,
+        "POST",
+        &format!("/api/broadcasts/{id}/cancel"),
+        &sender,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT);
 }
 
@@ -331,21 +544,60 @@ async fn bad_bodies_get_a_reason() {
     let app = console_app().await;
     let sender = app.staff_token("sato.sender", "sender");
     let cases = [
-        (json!({"audience": {"stage": "child", "months": [6, 4]}, "text": "x"}), StatusCode::UNPROCESSABLE_ENTITY, "月齢"),
-        (json!({"audience": {"stage": "child", "months": [0, 40]}, "text": "x"}), StatusCode::UNPROCESSABLE_ENTITY, "月齢"),
-        (json!({"audience": {"stage": "pregnancy", "weeks": [30, 20]}, "text": "x"}), StatusCode::UNPROCESSABLE_ENTITY, "妊娠週数"),
-        (json!({"audience": {"stage": "all"}, "text": "   "}), StatusCode::UNPROCESSABLE_ENTITY, "本文"),
-        (json!({"audience": {"stage": "all"}, "text": "x", "image_url": "http://example.com/a.png"}), StatusCode::UNPROCESSABLE_ENTITY, "https"),
-        (json!({"audience": {"stage": "all"}, "text": "x", "send_at": "tomorrow"}), StatusCode::UNPROCESSABLE_ENTITY, "RFC 3339"),
-        (json!({"audience": {"stage": "all"}, "text": "x", "send_at": "2001-01-01T00:00:00Z"}), StatusCode::UNPROCESSABLE_ENTITY, "過去"),
-        (json!({"audience": {"stage": "everyone"}, "text": "x"}), StatusCode::BAD_REQUEST, "JSON"),
+        (
+            json!({"audience": {"stage": "child", "months": [6, 4]}, "text": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "月齢",
+        ),
+        (
+            json!({"audience": {"stage": "child", "months": [0, 40]}, "text": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "月齢",
+        ),
+        (
+            json!({"audience": {"stage": "pregnancy", "weeks": [30, 20]}, "text": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "妊娠週数",
+        ),
+        (
+            json!({"audience": {"stage": "all"}, "text": "   "}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "本文",
+        ),
+        (
+            json!({"audience": {"stage": "all"}, "text": "x", "image_url": "http://example.com/a.png"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "https",
+        ),
+        (
+            json!({"audience": {"stage": "all"}, "text": "x", "send_at": "tomorrow"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "RFC 3339",
+        ),
+        (
+            json!({"audience": {"stage": "all"}, "text": "x", "send_at": "2001-01-01T00:00:00Z"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "過去",
+        ),
+        (
+            json!({"audience": {"stage": "everyone"}, "text": "x"}),
+            StatusCode::BAD_REQUEST,
+            "JSON",
+        ),
         (json!({"text": "x"}), StatusCode::BAD_REQUEST, "audience"),
-        (json!({"audience": {"stage": "all"}, "text": "x", "colour": "red"}), StatusCode::BAD_REQUEST, "colour"),
+        (
+            json!({"audience": {"stage": "all"}, "text": "x", "colour": "red"}),
+            StatusCode::BAD_REQUEST,
+            "colour",
+        ),
     ];
     for (body, want, says) in cases {
         let (status, got) = api(&app, "POST", "/api/broadcasts", &sender, Some(body.clone())).await;
         assert_eq!(status, want, "{body}: {got}");
-        assert!(got["message"].as_str().unwrap().contains(says), "{body}: {got}");
+        assert!(
+            got["message"].as_str().unwrap().contains(says),
+            "{body}: {got}"
+        );
     }
     let res = client()
         .post(format!("{}/api/broadcasts", app.admin_address))
@@ -356,7 +608,11 @@ async fn bad_bodies_get_a_reason() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(app.count("SELECT count(*) FROM broadcasts"), 0, "nothing recorded");
+    assert_eq!(
+        app.count("SELECT count(*) FROM broadcasts"),
+        0,
+        "nothing recorded"
+    );
 }
 
 #[tokio::test]
@@ -367,27 +623,81 @@ async fn quiet_hours_hold_a_broadcast_until_morning_unless_a_sender_overrides_th
     app.settle().await;
     let night = ten_am(today()) + TimeDelta::hours(12); // 22:00
     app.clock.set(night);
-    let (status, held) = api(&app, "POST", "/api/broadcasts", &sender, Some(json!({"text": "夜のお知らせ", "audience": {"stage": "all"}}))).await;
+    let (status, held) = api(
+        &app,
+        "POST",
+        "/api/broadcasts",
+        &sender,
+        Some(json!({"text": "夜のお知らせ", "audience": {"stage": "all"}})),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{held}");
     let morning = ten_am(today()) + TimeDelta::hours(21); // 07:00 the next day
-    assert_eq!(DateTime::parse_from_rfc3339(held["send_at"].as_str().unwrap()).unwrap(), morning);
+    assert_eq!(
+        DateTime::parse_from_rfc3339(held["send_at"].as_str().unwrap()).unwrap(),
+        morning
+    );
     assert_eq!(held["held"], true);
     app.steps.broadcasts().await.unwrap();
-    assert_eq!(app.double.texts_to(&user(1)).iter().filter(|t| t.as_str() == "夜のお知らせ").count(), 0, "held overnight");
+    assert_eq!(
+        app.double
+            .texts_to(&user(1))
+            .iter()
+            .filter(|t| t.as_str() == "夜のお知らせ")
+            .count(),
+        0,
+        "held overnight"
+    );
     // An urgent one goes now.
     let (_, urgent) = api(&app, "POST", "/api/broadcasts", &sender, Some(json!({"text": "緊急のお知らせ", "audience": {"stage": "all"}, "override_quiet_hours": true}))).await;
     assert_eq!(urgent["held"], false);
     app.steps.broadcasts().await.unwrap();
-    assert_eq!(app.double.texts_to(&user(1)).iter().filter(|t| t.as_str() == "緊急のお知らせ").count(), 1);
+    assert_eq!(
+        app.double
+            .texts_to(&user(1))
+            .iter()
+            .filter(|t| t.as_str() == "緊急のお知らせ")
+            .count(),
+        1
+    );
     // A held one can still be cancelled; the other goes at 07:00.
-    let (_, second) = api(&app, "POST", "/api/broadcasts", &sender, Some(json!({"text": "取り消すお知らせ", "audience": {"stage": "all"}}))).await;
-    let (status, cancelled) = api(&app, "POST", &format!("/api/broadcasts/{}/cancel", second["id"]), &sender, None).await;
-    assert_eq!((status, cancelled["status"].as_str()), (StatusCode::OK, Some("cancelled")));
+    let (_, second) = api(
+        &app,
+        "POST",
+        "/api/broadcasts",
+        &sender,
+        Some(json!({"text": "取り消すお知らせ", "audience": {"stage": "all"}})),
+    )
+    .await;
+    let (status, cancelled) = api(
+        &app,
+        "POST",
+        &format!("/api/broadcasts/{}/cancel", second["id"]),
+        &sender,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, cancelled["status"].as_str()),
+        (StatusCode::OK, Some("cancelled"))
+    );
     app.clock.set(morning);
     app.steps.broadcasts().await.unwrap();
     let texts = app.double.texts_to(&user(1));
-    assert_eq!(texts.iter().filter(|t| t.as_str() == "夜のお知らせ").count(), 1);
-    assert_eq!(texts.iter().filter(|t| t.as_str() == "取り消すお知らせ").count(), 0);
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| t.as_str() == "夜のお知らせ")
+            .count(),
+        1
+    );
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| t.as_str() == "取り消すお知らせ")
+            .count(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -402,42 +712,94 @@ async fn a_large_audience_goes_in_batches_of_500_each_reader_once_across_a_crash
             .iter()
             .flat_map(|n| {
                 let u = user(*n + 100);
-                vec![d.follow_event(&u, false), d.text_event(&u, "子育て中"), d.text_event(&u, "ママ"), d.text_event(&u, &born.format("%Y/%m/%d").to_string()), d.text_event(&u, "はい")]
+                vec![
+                    d.follow_event(&u, false),
+                    d.text_event(&u, "子育て中"),
+                    d.text_event(&u, "ママ"),
+                    d.text_event(&u, &born.format("%Y/%m/%d").to_string()),
+                    d.text_event(&u, "はい"),
+                ]
             })
             .collect();
         assert_eq!(app.send(&events).await, 200);
     }
     app.settle().await;
     // The second batch is delivered, and the process dies before its answer arrives.
-    app.double.inject_nth(Some(Via::Multicast), 2, Fault::SlowAccept(std::time::Duration::from_secs(30)));
-    let (status, created) = api(&app, "POST", "/api/broadcasts", &sender, Some(json!({"text": "一斉のお知らせ", "audience": {"stage": "child", "months": [5, 5]}}))).await;
-    assert_eq!((status, created["recipients"].as_i64()), (StatusCode::CREATED, Some(readers as i64)));
+    app.double.inject_nth(
+        Some(Via::Multicast),
+        2,
+        Fault::SlowAccept(std::time::Duration::from_secs(30)),
+    );
+    let (status, created) = api(
+        &app,
+        "POST",
+        "/api/broadcasts",
+        &sender,
+        Some(json!({"text": "一斉のお知らせ", "audience": {"stage": "child", "months": [5, 5]}})),
+    )
+    .await;
+    assert_eq!(
+        (status, created["recipients"].as_i64()),
+        (StatusCode::CREATED, Some(readers as i64))
+    );
     let steps = app.steps.clone();
     let run = tokio::spawn(async move { steps.broadcasts().await });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while app.double.delivered().iter().filter(|m| m.via == Via::Multicast).count() < readers {
-        assert!(std::time::Instant::now() < deadline, "every batch delivered");
+    while app
+        .double
+        .delivered()
+        .iter()
+        .filter(|m| m.via == Via::Multicast)
+        .count()
+        < readers
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "every batch delivered"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     run.abort();
     let _ = run.await;
     assert!(
-        app.count("SELECT count(*) FROM sends WHERE kind = 'broadcast' AND status = 'pending'") >= 1,
+        app.count("SELECT count(*) FROM sends WHERE kind = 'broadcast' AND status = 'pending'")
+            >= 1,
         "the crash left the delivered second batch unconfirmed"
     );
     let app = app.restart().await;
     app.steps.broadcasts().await.unwrap();
     let id = created["id"].as_i64().unwrap();
     let (_, got) = api(&app, "GET", &format!("/api/broadcasts/{id}"), &sender, None).await;
-    assert_eq!((got["status"].as_str(), got["sent"].as_i64()), (Some("done"), Some(readers as i64)), "{got}");
+    assert_eq!(
+        (got["status"].as_str(), got["sent"].as_i64()),
+        (Some("done"), Some(readers as i64)),
+        "{got}"
+    );
     let mut per_user: HashMap<String, usize> = HashMap::new();
-    for m in app.double.delivered().iter().filter(|m| m.via == Via::Multicast) {
+    for m in app
+        .double
+        .delivered()
+        .iter()
+        .filter(|m| m.via == Via::Multicast)
+    {
         *per_user.entry(m.to.clone()).or_default() += 1;
     }
     assert_eq!(per_user.len(), readers, "every reader");
     assert!(per_user.values().all(|n| *n == 1), "each once");
-    let attempts: Vec<_> = app.double.attempts().into_iter().filter(|a| a.via == Via::Multicast).collect();
+    let attempts: Vec<_> = app
+        .double
+        .attempts()
+        .into_iter()
+        .filter(|a| a.via == Via::Multicast)
+        .collect();
     let keys: std::collections::HashSet<_> = attempts.iter().map(|a| a.retry_key.clone()).collect();
-    assert_eq!(keys.len(), 3, "three batches: 500, 500 and 1, each with its own key");
-    assert!(attempts.iter().any(|a| a.status == 409), "the resent batch was answered 409: {attempts:?}");
+    assert_eq!(
+        keys.len(),
+        3,
+        "three batches: 500, 500 and 1, each with its own key"
+    );
+    assert!(
+        attempts.iter().any(|a| a.status == 409),
+        "the resent batch was answered 409: {attempts:?}"
+    );
 }

@@ -334,22 +334,29 @@ impl TestApp {
 
     /// `yorisoi staff ARGS` against this app's database.
     pub fn staff_cli(&self, args: &[&str]) -> std::process::Output {
-        let out = yorisoi(&self.clock)
+        yorisoi(&self.clock)
             .arg("staff")
             .args(args)
             .env("YORISOI_DATABASE", &self.db_path)
             .env("RUST_LOG", "warn")
             .output()
-            .expect("yorisoi staff runs");
-        out
+            .expect("yorisoi staff runs")
     }
 
     /// A staff account made with the CLI, and its API token (the CLI's last line).
     pub fn staff_token(&self, login: &str, role: &str) -> String {
         let add = self.staff_cli(&["add", login, "--role", role]);
-        assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+        assert!(
+            add.status.success(),
+            "{}",
+            String::from_utf8_lossy(&add.stderr)
+        );
         let out = self.staff_cli(&["token", "create", login]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         last_line(&out.stdout)
     }
 
