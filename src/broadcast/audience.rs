@@ -17,8 +17,8 @@ pub const MAX_MONTH: u32 = 36;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "stage", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Audience {
-    /// Every reader with an active registration.
-    All,
+    /// Every reader with an active registration (`{}` so that a stray field is refused).
+    All {},
     /// Readers of a pregnancy in weeks `[from, to]` (妊娠W週, completed weeks).
     Pregnancy {
         /// `[from, to]`.
@@ -53,7 +53,7 @@ impl Audience {
     /// Checks the bounds.
     pub fn validate(self) -> Result<Self, BadAudience> {
         match self {
-            Audience::All => {}
+            Audience::All {} => {}
             Audience::Pregnancy { weeks: [a, b] } => {
                 if a > b || b > MAX_WEEK {
                     return Err(BadAudience(format!(
@@ -75,7 +75,7 @@ impl Audience {
     /// The audience in words: 「全員」「妊娠20〜27週」「生後4〜6か月」.
     pub fn label(self) -> String {
         match self {
-            Audience::All => "配信中の全員".into(),
+            Audience::All {} => "配信中の全員".into(),
             Audience::Pregnancy { weeks: [a, b] } if a == b => format!("妊娠{a}週"),
             Audience::Pregnancy { weeks: [a, b] } => format!("妊娠{a}〜{b}週"),
             Audience::Child { months: [a, b] } if a == b => format!("生後{a}か月"),
@@ -87,7 +87,7 @@ impl Audience {
     /// counting as the daily messages (`PregnancyPosition`, `ChildAge`).
     pub fn selection(self, day: NaiveDate) -> Selection {
         match self {
-            Audience::All => Selection::All,
+            Audience::All {} => Selection::All,
             Audience::Pregnancy { weeks: [a, b] } => {
                 // Gestational day 280 − (due − day) within [7a, 7b + 6]: due − day within
                 // [274 − 7b, 280 − 7a] (negative once past the due date).
@@ -140,7 +140,7 @@ mod tests {
                 Audience::Pregnancy { weeks: [x, y] } => {
                     (i64::from(x)..=i64::from(y)).contains(&PregnancyPosition::on(d0, day).week())
                 }
-                Audience::All => true,
+                Audience::All {} => true,
             };
             let got = match sel {
                 Selection::BornBetween(f, t) => {
@@ -181,7 +181,7 @@ mod tests {
         assert_eq!(a, Audience::Child { months: [4, 6] });
         assert_eq!(a.label(), "生後4〜6か月");
         let a: Audience = serde_json::from_str(r#"{"stage":"all"}"#).unwrap();
-        assert_eq!(a, Audience::All);
+        assert_eq!(a, Audience::All {});
         assert!(serde_json::from_str::<Audience>(r#"{"stage":"child"}"#).is_err());
         assert!(serde_json::from_str::<Audience>(r#"{"stage":"all","weeks":[1,2]}"#).is_err());
         assert!(Audience::Child { months: [6, 4] }.validate().is_err());

@@ -558,7 +558,7 @@ mod tests {
         Request {
             text: text.into(),
             image_url: None,
-            audience: Audience::All,
+            audience: Audience::All {},
             send_at: None,
             override_quiet_hours: false,
         }

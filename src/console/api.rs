@@ -298,7 +298,7 @@ pub async fn test_message(
     let checked = Request {
         text,
         image_url,
-        audience: Audience::All,
+        audience: Audience::All {},
         send_at: None,
         override_quiet_hours: false,
     }

@@ -429,7 +429,7 @@ impl BroadcastForm {
             })
         };
         let audience = match self.stage.as_str() {
-            "all" => Audience::All,
+            "all" => Audience::All {},
             "pregnancy" => Audience::Pregnancy {
                 weeks: [
                     n(&self.weeks_from, "妊娠週数")?,

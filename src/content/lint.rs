@@ -897,8 +897,8 @@ reason = "1歳からは「お子さん」"
             "error: notices/a.toml:7: on the day of birth this reads",
             "error: notices/a.toml:19: 「{age}になりました」 says the age changes today",
             "error: notices/a.toml:19: {age} is empty for some readers",
-            "warning: municipality.toml:22: 「一般的」: r",
-            "warning: municipality.toml:23: 「一般的」: r",
+            "warning: municipality.toml:24: 「一般的」: r",
+            "warning: municipality.toml:25: 「一般的」: r",
             "warning: style.toml:5: no child message or notice from day 5 to day 9 names any of 「児童手当」: 手当",
             "warning: style.toml:19: no pregnancy message or notice from 0週0日 to 57週1日 names any of 「お問い合わせ」",
         ];

@@ -209,12 +209,43 @@ pub async fn run(config: Option<&Path>, options: Options) -> anyhow::Result<()> 
     } else {
         listen.ip().to_string()
     };
+    let password = staff_login(&options.db, shared.now())?;
     println!(
         "yorisoi sandbox: open http://{host}:{port}/sandbox in a browser (JSON API: /sandbox/api/). \
          Database: {}. Stop with Ctrl+C.",
         options.db.display()
     );
+    println!(
+        "staff console: http://{host}:{}/ (login {SANDBOX_STAFF}, password {password}); \
+         a broadcast sent there arrives in the chat page",
+        app.admin_port()
+    );
     app.run_until_stopped().await
+}
+
+/// The sandbox's staff account (an administrator).
+pub const SANDBOX_STAFF: &str = "sandbox";
+
+/// Makes the sandbox's staff account, or gives it a new password: printed at each start (the
+/// database keeps only its hash).
+fn staff_login(db: &Path, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<String> {
+    use crate::staff::{Role, generate_password, hash_password};
+    use crate::store::staff as st;
+    let password = generate_password();
+    let hash = hash_password(&password)?;
+    let conn = store::connect(db)?;
+    let at = store::ts(now);
+    match st::by_login(&conn, SANDBOX_STAFF)? {
+        Some(a) => {
+            st::change(&conn, a.id, st::Change::Password(&hash), &at)?;
+            st::change(&conn, a.id, st::Change::Unlock, &at)?;
+            st::change(&conn, a.id, st::Change::Disabled(false), &at)?;
+        }
+        None => {
+            st::create(&conn, SANDBOX_STAFF, Role::Admin, &hash, &at)?;
+        }
+    }
+    Ok(password)
 }
 
 #[derive(Deserialize)]

@@ -542,8 +542,8 @@ fn delivery_shows_today_recent_failures_and_broadcasts_without_personal_data() {
     .unwrap();
     let broadcast = |id: i64, status: &str, recipients: Option<i64>, finished: Option<&str>| {
         conn.execute(
-            "INSERT INTO broadcasts (id, created_by, created_at, text, audience, send_at, status, recipients, finished_at)
-             VALUES (?1, 1, 'now', '秘密の本文', '{\"stage\":\"all\"}', ?2, ?3, ?4, ?5)",
+            "INSERT INTO broadcasts (id, created_by, created_at, text, audience, send_at, status, recipients, finished_at, key)
+             VALUES (?1, 1, 'now', '秘密の本文', '{\"stage\":\"all\"}', ?2, ?3, ?4, ?5, 'key-' || ?1)",
             rusqlite::params![id, at(d(2026, 11, id as u32), 10), status, recipients, finished],
         )
         .unwrap();
