@@ -17,6 +17,7 @@ use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -210,14 +211,15 @@ pub async fn run(config: Option<&Path>, options: Options) -> anyhow::Result<()> 
         listen.ip().to_string()
     };
     let password = staff_login(&options.db, shared.now())?;
-    println!(
+    // One write, whose failure (a reader that closed the pipe after the first line) is no
+    // reason to stop the sandbox.
+    let _ = writeln!(
+        std::io::stdout().lock(),
         "yorisoi sandbox: open http://{host}:{port}/sandbox in a browser (JSON API: /sandbox/api/). \
-         Database: {}. Stop with Ctrl+C.",
-        options.db.display()
-    );
-    println!(
-        "staff console: http://{host}:{}/ (login {SANDBOX_STAFF}, password {password}); \
+         Database: {}. Stop with Ctrl+C.\n\
+         staff console: http://{host}:{}/ (login {SANDBOX_STAFF}, password {password}); \
          a broadcast sent there arrives in the chat page",
+        options.db.display(),
         app.admin_port()
     );
     app.run_until_stopped().await

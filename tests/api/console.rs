@@ -803,3 +803,120 @@ async fn a_large_audience_goes_in_batches_of_500_each_reader_once_across_a_crash
         "the resent batch was answered 409: {attempts:?}"
     );
 }
+
+#[tokio::test]
+async fn exports_open_in_excel_personal_data_is_for_admins_and_every_export_is_audited() {
+    let app = console_app().await;
+    let viewer = app.staff_token("mori.viewer", "viewer");
+    let admin = app.staff_token("tanaka.admin", "admin");
+    app.register(
+        &user(1),
+        "子育て中",
+        "はな,\"こ\"",
+        today() - chrono::Days::new(30),
+    )
+    .await;
+    app.settle().await;
+    let get = |path: &'static str, token: String| {
+        let url = format!("{}{path}", app.admin_address);
+        async move { client().get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    let stats = get("/api/export/stats.csv", viewer.clone()).await;
+    assert_eq!(stats.status(), StatusCode::OK);
+    assert!(
+        stats.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        stats.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    let bytes = stats.bytes().await.unwrap();
+    assert!(
+        bytes.starts_with(b"\xEF\xBB\xBF"),
+        "a BOM, so Excel reads UTF-8"
+    );
+    let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    assert!(
+        text.lines().next().unwrap().contains("日付"),
+        "{}",
+        text.lines().next().unwrap()
+    );
+    assert_eq!(
+        get("/api/export/registrations.csv", viewer).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let regs = get("/api/export/registrations.csv", admin.clone()).await;
+    assert_eq!(regs.status(), StatusCode::OK);
+    let bytes = regs.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"));
+    let mut rows = csv::Reader::from_reader(&bytes[3..]);
+    let records: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 1);
+    assert!(
+        records[0].iter().any(|f| f == "はな,\"こ\""),
+        "the nickname round-trips: {:?}",
+        records[0]
+    );
+    assert!(
+        !String::from_utf8_lossy(&bytes).contains(&user(1)),
+        "no LINE user id"
+    );
+    let (_, audit) = api(&app, "GET", "/api/audit?action=export", &admin, None).await;
+    let details: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(details.len(), 2, "{audit}");
+    assert!(
+        details.iter().any(|d| d.starts_with("registrations.csv"))
+            && details.iter().any(|d| d.starts_with("stats.csv"))
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_sees_the_statistics_but_no_form_that_sends() {
+    let app = console_app().await;
+    let password = password_of(&app.staff_cli(&["add", "mori.v", "--role", "viewer"]));
+    let b = log_in(&app, "mori.v", &password).await.unwrap();
+    let dash = b.get(&app, "/").await;
+    assert_eq!(dash.status(), StatusCode::OK);
+    let html = dash.text().await.unwrap();
+    assert!(html.matches("<svg").count() >= 4, "the charts are pictures");
+    assert!(
+        !html.contains("registrations.csv"),
+        "no personal-data export offered to a viewer"
+    );
+    let list = b.get(&app, "/broadcasts").await.text().await.unwrap();
+    assert!(
+        !list.contains("/broadcasts/new"),
+        "no send button for a viewer"
+    );
+    for path in ["/broadcasts/new", "/staff", "/audit"] {
+        assert_eq!(
+            b.get(&app, path).await.status(),
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+    let res = b
+        .post(
+            &app,
+            "/broadcasts",
+            &[
+                ("csrf", &b.csrf),
+                ("text", "x"),
+                ("stage", "all"),
+                ("when", "now"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count("SELECT count(*) FROM broadcasts"), 0);
+}

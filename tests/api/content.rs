@@ -373,7 +373,7 @@ fn strict_fails_a_pack_that_brings_back_any_finding_of_the_review() {
                 "※お子さんの育ちにも",
                 "※赤ちゃんとママの状態は、お子さんの育ちにも",
             )],
-            "municipality.toml:23: 「赤ちゃんとママ」: 父親、パートナー、祖父母",
+            "municipality.toml:25: 「赤ちゃんとママ」: 父親、パートナー、祖父母",
         ),
         (
             "赤ちゃん to the parents of a 2-year-old",
