@@ -474,10 +474,14 @@ fn form_page(
     state: &ConsoleState,
     staff: &Staff,
     form: &BroadcastForm,
-    error: Option<String>,
+    outcome: Result<Option<String>, String>,
     status: StatusCode,
 ) -> Page {
     let quiet = state.settings.quiet_hours;
+    let (notice, error) = match outcome {
+        Ok(notice) => (notice, None),
+        Err(error) => (None, Some(error)),
+    };
     let body = TEMPLATES.render(
         "broadcast_new.html",
         ctx(
@@ -487,6 +491,7 @@ fn form_page(
             "新しい一斉配信",
             json!({
                 "form": form,
+                "notice": notice,
                 "error": error,
                 "quiet_hours": quiet.map(|q| q.label()),
                 "quiet_end": quiet.map(|q| q.end.format("%-H:%M").to_string()),
@@ -502,7 +507,7 @@ async fn broadcast_new(staff: Staff, state: web::Data<ConsoleState>) -> Page {
         &state,
         &staff,
         &BroadcastForm::blank(),
-        None,
+        Ok(None),
         StatusCode::OK,
     )
 }
@@ -514,19 +519,15 @@ async fn broadcast_edit(
 ) -> Page {
     staff.require(Role::Sender)?;
     staff.check_csrf(Some(&form.csrf))?;
-    form_page(&state, &staff, &form, None, StatusCode::OK)
+    form_page(&state, &staff, &form, Ok(None), StatusCode::OK)
 }
 
 /// A form error shown on the form itself (nothing typed is lost); anything else as a page.
 fn on_form(state: &ConsoleState, staff: &Staff, form: &BroadcastForm, e: ConsoleError) -> Page {
     match e {
-        ConsoleError::Unprocessable(m) => form_page(
-            state,
-            staff,
-            form,
-            Some(m),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ),
+        ConsoleError::Unprocessable(m) => {
+            form_page(state, staff, form, Err(m), StatusCode::UNPROCESSABLE_ENTITY)
+        }
         e => Err(e.into()),
     }
 }
@@ -613,31 +614,14 @@ async fn broadcast_test(
         to,
     )
     .await;
-    let (notice, error) = match result {
-        Ok(n) => (
-            Some(format!(
-                "{n}人にテスト送信しました。LINEで見え方を確かめてください。"
-            )),
-            None,
-        ),
-        Err(ConsoleError::Unprocessable(m)) => (None, Some(m)),
+    let outcome = match result {
+        Ok(n) => Ok(Some(format!(
+            "{n}人にテスト送信しました。LINEで見え方を確かめてから、「確認へ進む」を押してください。"
+        ))),
+        Err(ConsoleError::Unprocessable(m)) => Err(m),
         Err(e) => return Err(e.into()),
     };
-    let mut page = form_page(&state, &staff, &form, error, StatusCode::OK)?;
-    if let Some(n) = notice {
-        // The form again, with the result on top.
-        let body = TEMPLATES.render(
-            "broadcast_new.html",
-            ctx(&state, &staff, "broadcasts", "新しい一斉配信", json!({
-                "form": form,
-                "notice": n,
-                "quiet_hours": state.settings.quiet_hours.map(|q| q.label()),
-                "quiet_end": state.settings.quiet_hours.map(|q| q.end.format("%-H:%M").to_string()),
-            })),
-        )?;
-        page = html(StatusCode::OK, body);
-    }
-    Ok(page)
+    form_page(&state, &staff, &form, outcome, StatusCode::OK)
 }
 
 fn excerpt(s: &str) -> String {

@@ -920,3 +920,65 @@ async fn a_viewer_sees_the_statistics_but_no_form_that_sends() {
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.count("SELECT count(*) FROM broadcasts"), 0);
 }
+
+#[tokio::test]
+async fn a_test_send_reaches_only_the_staff_members_own_line() {
+    let app = console_app().await;
+    let sender = app.staff_token("sato.sender", "sender");
+    let staff_line = user(90);
+    app.say(&[app.double.follow_event(&staff_line, false)])
+        .await;
+    register_child(&app, &user(1), 5, 0).await;
+    app.settle().await;
+    let body = json!({"text": "テスト：離乳食教室のお知らせ", "image_url": "https://example.jp/a.png", "to": [staff_line]});
+    let (status, got) = api(&app, "POST", "/api/broadcasts/test", &sender, Some(body)).await;
+    assert_eq!(
+        (status, got["sent"].as_i64()),
+        (StatusCode::OK, Some(1)),
+        "{got}"
+    );
+    let received = app.double.delivered_to(&staff_line);
+    let last = received.last().unwrap();
+    assert_eq!(last.messages.len(), 2, "the text and the image");
+    assert_eq!(last.messages[1]["type"], "image");
+    assert!(
+        app.double
+            .texts_to(&user(1))
+            .iter()
+            .all(|t| !t.contains("テスト：")),
+        "no reader gets a test"
+    );
+    let stranger = user(91);
+    let (status, got) = api(
+        &app,
+        "POST",
+        "/api/broadcasts/test",
+        &sender,
+        Some(json!({"text": "x", "to": [stranger]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{got}");
+    assert!(
+        got["message"].as_str().unwrap().contains("友だち追加"),
+        "{got}"
+    );
+    let (status, _) = api(
+        &app,
+        "POST",
+        "/api/broadcasts/test",
+        &sender,
+        Some(json!({"text": "x", "to": ["not-an-id"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'broadcast_test_sent'"),
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM broadcasts"),
+        0,
+        "a test is no broadcast"
+    );
+    app.assert_contract_held();
+}
