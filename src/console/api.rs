@@ -82,6 +82,17 @@ fn json_body<T: serde::de::DeserializeOwned>(
         .map_err(|e| bad_json(&actix_web::error::JsonPayloadError::Deserialize(e)))
 }
 
+/// A sender's state-changing call: the role, the CSRF header of a browser session, then the body.
+fn sender_call<T: serde::de::DeserializeOwned>(
+    staff: &Staff,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<T, ConsoleError> {
+    staff.require(Role::Sender)?;
+    staff.check_csrf(csrf_header(req))?;
+    json_body(req, body)
+}
+
 fn csrf_header(req: &HttpRequest) -> Option<&str> {
     req.headers()
         .get("x-csrf-token")
@@ -122,9 +133,7 @@ async fn preview(
     state: web::Data<ConsoleState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
-    staff.require(Role::Sender)?;
-    staff.check_csrf(csrf_header(&req))?;
-    let body: PreviewBody = json_body(&req, &body)?;
+    let body: PreviewBody = sender_call(&staff, &req, &body)?;
     let audience = body
         .audience
         .validate()
@@ -179,16 +188,13 @@ async fn create(
     state: web::Data<ConsoleState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
-    staff.require(Role::Sender)?;
-    staff.check_csrf(csrf_header(&req))?;
-    let body: NewBody = json_body(&req, &body)?;
-    let b = body;
+    let body: NewBody = sender_call(&staff, &req, &body)?;
     let request = Request {
-        text: b.text,
-        image_url: b.image_url,
-        audience: b.audience,
-        send_at: parse_time(b.send_at.as_deref())?,
-        override_quiet_hours: b.override_quiet_hours,
+        text: body.text,
+        image_url: body.image_url,
+        audience: body.audience,
+        send_at: parse_time(body.send_at.as_deref())?,
+        override_quiet_hours: body.override_quiet_hours,
     };
     let created = record(&state, &staff, request).await?;
     Ok(HttpResponse::Created()
@@ -340,11 +346,8 @@ async fn test_send(
     state: web::Data<ConsoleState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
-    staff.require(Role::Sender)?;
-    staff.check_csrf(csrf_header(&req))?;
-    let body: TestBody = json_body(&req, &body)?;
-    let b = body;
-    let n = test_message(&state, &staff, b.text, b.image_url, b.to).await?;
+    let body: TestBody = sender_call(&staff, &req, &body)?;
+    let n = test_message(&state, &staff, body.text, body.image_url, body.to).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "sent": n })))
 }
 
