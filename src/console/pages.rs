@@ -175,12 +175,23 @@ fn safe_next(next: Option<&str>) -> String {
 
 fn login_page(
     state: &ConsoleState,
+    req: &HttpRequest,
     status: StatusCode,
     next: &str,
     login: &str,
     error: Option<&str>,
 ) -> HttpResponse {
-    let token = staff::new_secret();
+    // One token per browser, not per page: the browser's own request for /favicon.ico (sent
+    // here too) or the page opened in another tab must not void the form already shown.
+    let token = req
+        .cookie(auth::LOGIN_COOKIE)
+        .map(|c| c.value().to_string())
+        .filter(|t| {
+            t.len() == 43
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .unwrap_or_else(staff::new_secret);
     let body = TEMPLATES.render(
         "login.html",
         json!({
@@ -203,9 +214,14 @@ fn login_page(
 }
 
 /// `GET /login`.
-pub async fn login_form(state: web::Data<ConsoleState>, q: web::Query<NextQuery>) -> HttpResponse {
+pub async fn login_form(
+    req: HttpRequest,
+    state: web::Data<ConsoleState>,
+    q: web::Query<NextQuery>,
+) -> HttpResponse {
     login_page(
         &state,
+        &req,
         StatusCode::OK,
         &safe_next(q.next.as_deref()),
         "",
@@ -239,6 +255,7 @@ pub async fn login(
     if !cookie.is_some_and(|c| staff::same_secret(&c, &form.csrf)) {
         return Ok(login_page(
             &state,
+            &req,
             StatusCode::FORBIDDEN,
             &next,
             &form.login,
@@ -256,6 +273,7 @@ pub async fn login(
         }
         LoginResult::Refused => Ok(login_page(
             &state,
+            &req,
             StatusCode::UNAUTHORIZED,
             &next,
             &login,
@@ -263,6 +281,7 @@ pub async fn login(
         )),
         LoginResult::Locked => Ok(login_page(
             &state,
+            &req,
             StatusCode::FORBIDDEN,
             &next,
             &login,

@@ -12,7 +12,7 @@ use yorisoi::line_double::{Fault, Via};
 
 /// 10:00 Asia/Tokyo on the suite's day: outside the default quiet hours whatever the suite's
 /// time of day.
-fn ten_am(day: NaiveDate) -> DateTime<Utc> {
+pub(crate) fn ten_am(day: NaiveDate) -> DateTime<Utc> {
     day.and_hms_opt(10, 0, 0)
         .unwrap()
         .and_local_timezone(jst())
@@ -154,7 +154,7 @@ impl Browser {
     }
 }
 
-fn password_of(out: &std::process::Output) -> String {
+pub(crate) fn password_of(out: &std::process::Output) -> String {
     assert!(
         out.status.success(),
         "{}",
@@ -409,13 +409,13 @@ async fn repeated_failed_logins_lock_the_account_until_an_admin_unlocks_it() {
 }
 
 /// Registers children born `months` months (and `extra_days`) before today, one LINE user each.
-async fn register_child(app: &TestApp, user: &str, months: u32, extra_days: u64) {
+pub(crate) async fn register_child(app: &TestApp, user: &str, months: u32, extra_days: u64) {
     let born =
         today().checked_sub_months(Months::new(months)).unwrap() - chrono::Days::new(extra_days);
     app.register(user, "子育て中", "ママ", born).await;
 }
 
-fn user(n: usize) -> String {
+pub(crate) fn user(n: usize) -> String {
     format!("U{n:032x}")
 }
 
