@@ -352,6 +352,21 @@ async fn a_browser_session_needs_its_csrf_token_and_ends_when_idle_or_logged_out
         b.get(&app, "/broadcasts").await.status(),
         StatusCode::SEE_OTHER
     );
+    // One login token per browser: another page load (the browser's own /favicon.ico request
+    // lands on /login too) keeps the form already shown valid.
+    let first = client()
+        .get(format!("{}/login", app.admin_address))
+        .send()
+        .await
+        .unwrap();
+    let (token, _) = set_cookie(&first, "yorisoi_login").unwrap();
+    let again = client()
+        .get(format!("{}/login", app.admin_address))
+        .header(COOKIE, format!("yorisoi_login={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hidden(&again.text().await.unwrap(), "csrf"), token);
     // The login form itself needs its own token.
     let res = client()
         .post(format!("{}/login", app.admin_address))

@@ -6,3 +6,11 @@ document.addEventListener("submit", function (e) {
     e.preventDefault();
   }
 });
+
+// Typing a range or a time chooses the option it belongs to (the radio in the same label).
+document.addEventListener("input", function (e) {
+  var label = e.target.closest && e.target.closest("label");
+  if (!label || e.target.type === "radio") return;
+  var radio = label.querySelector('input[type="radio"]');
+  if (radio) radio.checked = true;
+});
