@@ -997,3 +997,56 @@ async fn a_test_send_reaches_only_the_staff_members_own_line() {
     );
     app.assert_contract_held();
 }
+
+#[tokio::test]
+async fn the_cli_takes_a_chosen_password_from_stdin_and_refuses_a_short_or_taken_one() {
+    use std::io::Write as _;
+    let app = console_app().await;
+    let add = |login: &str, password: &str| {
+        let mut child = crate::helpers::yorisoi(&app.clock)
+            .args([
+                "staff",
+                "add",
+                login,
+                "--role",
+                "viewer",
+                "--password-stdin",
+            ])
+            .env("YORISOI_DATABASE", &app.db_path)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(password.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = add("kato.m", "short\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("12"),
+        "names the minimum"
+    );
+    let out = add("kato.m", "みんなで子育て 2026 春\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("みんなで"),
+        "a chosen password is not printed"
+    );
+    log_in(&app, "kato.m", "みんなで子育て 2026 春")
+        .await
+        .expect("the chosen password opens it");
+    let out = add("kato.m", "another long password\n");
+    assert_eq!(out.status.code(), Some(1), "the login is taken");
+    let out = add("Kato M", "another long password\n");
+    assert_eq!(out.status.code(), Some(1), "not a login name");
+}
