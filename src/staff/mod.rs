@@ -206,6 +206,20 @@ mod tests {
         assert_ne!(p, generate_password());
         assert!(check_password(&p).is_ok());
         assert!(check_password("short").is_err());
+        assert!(parse_login("abc").is_ok() && parse_login(&"a".repeat(32)).is_ok());
+        assert!(parse_login(&"a".repeat(33)).is_err());
+        assert!(
+            check_password(&"あ".repeat(12)).is_ok(),
+            "characters, not bytes"
+        );
+        assert!(check_password(&"x".repeat(11)).is_err());
+        assert!(
+            check_password(&"x".repeat(256)).is_ok() && check_password(&"x".repeat(257)).is_err()
+        );
+        assert_eq!(
+            [Role::Viewer, Role::Sender, Role::Admin].map(Role::label),
+            ["閲覧者", "配信者", "管理者"]
+        );
         let t = new_api_token();
         assert!(t.starts_with("yst_") && t.len() == 47);
         assert_eq!(secret_hash("a").len(), 64);
