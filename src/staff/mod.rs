@@ -195,6 +195,16 @@ mod tests {
     }
 
     #[test]
+    fn generated_passwords_draw_on_the_whole_alphabet() {
+        let seen: std::collections::HashSet<char> = (0..100)
+            .flat_map(|_| generate_password().chars().collect::<Vec<_>>())
+            .collect();
+        // 2,000 draws from 56 characters: each shows up unless the draw is broken.
+        assert_eq!(seen.len(), 56, "{seen:?}");
+        assert!(!seen.iter().any(|c| "0O1lI".contains(*c)), "no look-alikes");
+    }
+
+    #[test]
     fn logins_and_generated_secrets() {
         assert_eq!(parse_login(" sato.h ").unwrap(), "sato.h");
         assert!(parse_login("ab").is_err());
