@@ -188,5 +188,9 @@ mod tests {
         assert!(Audience::Child { months: [0, 37] }.validate().is_err());
         assert!(Audience::Pregnancy { weeks: [0, 46] }.validate().is_err());
         assert!(Audience::Pregnancy { weeks: [45, 45] }.validate().is_ok());
+        assert!(Audience::Pregnancy { weeks: [30, 20] }.validate().is_err());
+        assert!(Audience::Pregnancy { weeks: [20, 27] }.validate().is_ok());
+        assert!(Audience::Child { months: [0, 36] }.validate().is_ok());
+        assert!(Audience::Child { months: [36, 36] }.validate().is_ok());
     }
 }
