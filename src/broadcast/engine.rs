@@ -20,6 +20,9 @@ use uuid::Uuid;
 
 /// Batches in flight at once: enough to reach multicast's 200 requests/s at LINE's latency.
 const IN_FLIGHT: usize = 16;
+/// Batches claimed in one transaction: one sync for the group's claims. Small beside
+/// `IN_FLIGHT`: at most `IN_FLIGHT + 2 * CLAIM_GROUP` batches are claimed and not yet answered.
+const CLAIM_GROUP: usize = 8;
 /// A batch whose outcome LINE never confirmed is retried with its key this long after its first
 /// attempt at most: LINE remembers a key for 24 hours, so a later retry could deliver twice.
 const RETRY_WINDOW: Duration = Duration::from_secs(23 * 3600);
@@ -270,6 +273,15 @@ impl Engine {
     }
 
     /// One pass: starts what is due, sends every batch due now, marks finished broadcasts done.
+    ///
+    /// The batches due go through a pipeline, as the daily delivery's do: a producer claims
+    /// them `CLAIM_GROUP` at a time (one transaction, so one sync, for the group's claims), a
+    /// sender keeps `IN_FLIGHT` of them with LINE, and a finisher commits the outcomes that have
+    /// come in together, in one transaction. Each claim is still on disk before its request
+    /// leaves and each outcome is still recorded; what changes is that a sync (milliseconds on
+    /// a real disk, paid with the write lock held, one connection) is no longer paid twice per
+    /// batch: at two syncs of 5 ms a batch the engine could not send more than 100 batches a
+    /// second, half of multicast's rate.
     pub async fn run_once(&self) -> anyhow::Result<Pass> {
         let mut pass = Pass {
             started: self.start_due().await?,
@@ -285,31 +297,95 @@ impl Engine {
                 break;
             }
             let lease = self.line.worst_case() + Duration::from_secs(30);
-            let mut results = futures_util::stream::iter(batches)
-                .map(|(id, _)| self.send_batch(id, lease))
-                .buffer_unordered(IN_FLIGHT);
-            let mut progressed = false;
-            while let Some(r) = results.next().await {
-                match r? {
-                    Some(Finish::Sent { .. }) => {
-                        pass.sent += 1;
-                        progressed = true;
-                    }
-                    Some(Finish::Failed(_) | Finish::Dropped(_)) => {
-                        pass.failed += 1;
-                        progressed = true;
-                    }
-                    Some(Finish::Later { .. }) => pass.later += 1,
-                    Some(Finish::Released { .. }) => pass.halted = true,
-                    None => {}
-                }
-            }
-            if pass.halted || !progressed {
+            let ids: Vec<i64> = batches.into_iter().map(|(id, _)| id).collect();
+            let round = self.send_round(ids, lease).await?;
+            pass.sent += round.sent;
+            pass.failed += round.failed;
+            pass.later += round.later;
+            pass.halted |= round.halted;
+            if pass.halted || round.sent + round.failed == 0 {
                 break;
             }
         }
         pass.finished = self.finish_settled().await?;
         Ok(pass)
+    }
+
+    /// Claims, sends and settles `ids` (a pass's batches), pipelined.
+    async fn send_round(&self, ids: Vec<i64>, lease: Duration) -> anyhow::Result<Pass> {
+        let (ready_tx, ready_rx) = tokio::sync::mpsc::channel::<Claimed>(CLAIM_GROUP);
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(i64, Finish)>();
+
+        let producer = async {
+            for group in ids.chunks(CLAIM_GROUP) {
+                let group = group.to_vec();
+                let claimed = self.db.run(move |c| claim_group(c, &group, lease)).await?;
+                for batch in claimed {
+                    if ready_tx.send(batch).await.is_err() {
+                        return anyhow::Ok(());
+                    }
+                }
+            }
+            // The sender ends once it has what was claimed.
+            drop(ready_tx);
+            anyhow::Ok(())
+        };
+
+        let sender = async {
+            let ready = futures_util::stream::unfold(ready_rx, |mut rx| async move {
+                rx.recv().await.map(|b| (b, rx))
+            });
+            let mut results = std::pin::pin!(
+                ready
+                    .map(|b| self.send_batch(b))
+                    .buffer_unordered(IN_FLIGHT)
+            );
+            while let Some(done) = results.next().await {
+                // No finisher (its commit failed): send no more than is in flight.
+                if done_tx.send(done).is_err() {
+                    break;
+                }
+            }
+            drop(done_tx);
+        };
+
+        let finisher = async {
+            let mut round = Pass::default();
+            while let Some(first) = done_rx.recv().await {
+                let mut group = vec![first];
+                while let Ok(done) = done_rx.try_recv() {
+                    group.push(done);
+                }
+                for (id, finish) in &group {
+                    match finish {
+                        Finish::Sent { .. } => round.sent += 1,
+                        Finish::Failed(e) => {
+                            round.failed += 1;
+                            tracing::warn!(send = id, error = %e, "broadcast batch failed");
+                        }
+                        Finish::Dropped(_) => round.failed += 1,
+                        Finish::Later { .. } => round.later += 1,
+                        Finish::Released { .. } => round.halted = true,
+                    }
+                }
+                let now = store::ts(self.clock.now());
+                self.db
+                    .run(move |c| {
+                        let tx = store::write_tx(c)?;
+                        for (id, finish) in &group {
+                            sends::finish(&tx, *id, finish, &now)?;
+                        }
+                        tx.commit()?;
+                        Ok(())
+                    })
+                    .await?;
+            }
+            anyhow::Ok(round)
+        };
+
+        let (produced, (), round) = tokio::join!(producer, sender, finisher);
+        produced?;
+        round
     }
 
     /// Records the batches of every due broadcast, each broadcast in one transaction.
@@ -358,41 +434,21 @@ impl Engine {
             .await
     }
 
-    /// Claims and sends one batch; `None` if another pass holds it.
-    async fn send_batch(&self, id: i64, lease: Duration) -> anyhow::Result<Option<Finish>> {
-        let batch = self
-            .db
-            .run(move |c| {
-                let now = store::wall_ms();
-                if !sends::claim(c, id, now, now + lease.as_millis() as i64)? {
-                    return Ok(None);
-                }
-                Ok(Some((
-                    sends::multicast(c, id)?,
-                    broadcasts::first_attempt_ms(c, id)?,
-                )))
-            })
-            .await?;
-        let Some((batch, first)) = batch else {
-            return Ok(None);
-        };
+    /// Sends one claimed batch; returns its outcome, to be recorded.
+    async fn send_batch(&self, batch: Claimed) -> (i64, Finish) {
+        let Claimed {
+            id,
+            batch,
+            key,
+            first,
+        } = batch;
         let finish = if batch.to.is_empty() {
             Finish::Dropped("every recipient of the batch was erased".into())
         } else {
-            let key = Uuid::try_parse(&batch.retry_key)
-                .map_err(|_| anyhow::anyhow!("batch {id} has a malformed retry key"))?;
             let outcome = self.line.multicast(&batch.to, &batch.messages, key).await;
             self.classify(outcome, first)
         };
-        let now = store::ts(self.clock.now());
-        let settled = finish.clone();
-        self.db
-            .run(move |c| Ok(sends::finish(c, id, &settled, &now)?))
-            .await?;
-        if let Finish::Failed(e) = &finish {
-            tracing::warn!(send = id, error = %e, "broadcast batch failed");
-        }
-        Ok(Some(finish))
+        (id, finish)
     }
 
     fn classify(&self, outcome: SendOutcome, first_attempt_ms: Option<i64>) -> Finish {
@@ -457,6 +513,46 @@ impl Engine {
             })
             .await
     }
+}
+
+/// A batch claimed for sending, with what it sends and when it was first tried.
+struct Claimed {
+    id: i64,
+    batch: sends::Multicast,
+    key: Uuid,
+    first: Option<i64>,
+}
+
+/// Claims `ids` in one transaction (those another pass holds are skipped), then reads back
+/// what each sends.
+fn claim_group(
+    c: &mut rusqlite::Connection,
+    ids: &[i64],
+    lease: Duration,
+) -> anyhow::Result<Vec<Claimed>> {
+    let now = store::wall_ms();
+    let tx = store::write_tx(c)?;
+    let mut claimed = Vec::with_capacity(ids.len());
+    for &id in ids {
+        if sends::claim(&tx, id, now, now + lease.as_millis() as i64)? {
+            claimed.push(id);
+        }
+    }
+    tx.commit()?;
+    claimed
+        .into_iter()
+        .map(|id| {
+            let batch = sends::multicast(c, id)?;
+            let key = Uuid::try_parse(&batch.retry_key)
+                .map_err(|_| anyhow::anyhow!("batch {id} has a malformed retry key"))?;
+            Ok(Claimed {
+                id,
+                batch,
+                key,
+                first: broadcasts::first_attempt_ms(c, id)?,
+            })
+        })
+        .collect()
 }
 
 /// Sends a broadcast's message at once to a few staff members' own LINE accounts (they must
