@@ -8,6 +8,7 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use yorisoi::clock::{Clock, jst};
+use yorisoi::domain::ChildAge;
 use yorisoi::line_double::{Fault, Via};
 
 /// 10:00 Asia/Tokyo on the suite's day: outside the default quiet hours whatever the suite's
@@ -438,19 +439,30 @@ pub(crate) fn user(n: usize) -> String {
 async fn a_broadcast_to_4_to_6_month_olds_reaches_each_of_them_once_and_no_one_else() {
     let app = console_app().await;
     let sender = app.staff_token("sato.sender", "sender");
-    // In range: exactly 4 months, 5 months, 6 months and 29 days; twins' parent (two registrations).
-    let inside = [(1, 4, 0), (2, 5, 3), (3, 6, 29)];
-    // Out of range: 3 months 30 days, 7 months.
-    let outside = [(4, 3, 0), (5, 7, 0)];
-    for (n, m, d) in inside.iter().chain(&outside) {
-        register_child(&app, &user(*n), *m, *d).await;
+    // The boundaries as the daily messages count months (a month ends clamped: on 28 February
+    // a child born on 31 July is 7 months old): the youngest and the oldest child in range,
+    // and the day beyond each.
+    let today = today();
+    let months = |b: NaiveDate| ChildAge::on(b, today).months;
+    let births: Vec<NaiveDate> = (0..400).map(|d| today - chrono::Days::new(d)).collect();
+    let youngest = *births.iter().find(|b| months(**b) == 4).unwrap();
+    let oldest = *births.iter().filter(|b| months(**b) == 6).last().unwrap();
+    let middle = *births.iter().find(|b| months(**b) == 5).unwrap();
+    let inside = [(1, youngest), (2, middle), (3, oldest)];
+    let outside = [
+        (4, youngest + chrono::Days::new(1)),
+        (5, oldest - chrono::Days::new(1)),
+    ];
+    assert_eq!((months(outside[0].1), months(outside[1].1)), (3, 7));
+    for (n, born) in inside.iter().chain(&outside) {
+        app.register(&user(*n), "子育て中", "ママ", *born).await;
     }
     app.settle().await;
     let twins = user(6);
     register_child(&app, &twins, 5, 0).await;
     app.settle().await;
     let d = &app.double;
-    let born = today().checked_sub_months(Months::new(5)).unwrap();
+    let born = today.checked_sub_months(Months::new(5)).unwrap();
     app.say(&[
         d.text_event(&twins, "追加登録"),
         d.text_event(&twins, "子育て中"),
