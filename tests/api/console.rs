@@ -446,7 +446,7 @@ async fn a_broadcast_to_4_to_6_month_olds_reaches_each_of_them_once_and_no_one_e
     let months = |b: NaiveDate| ChildAge::on(b, today).months;
     let births: Vec<NaiveDate> = (0..400).map(|d| today - chrono::Days::new(d)).collect();
     let youngest = *births.iter().find(|b| months(**b) == 4).unwrap();
-    let oldest = *births.iter().filter(|b| months(**b) == 6).last().unwrap();
+    let oldest = *births.iter().rfind(|b| months(**b) == 6).unwrap();
     let middle = *births.iter().find(|b| months(**b) == 5).unwrap();
     let inside = [(1, youngest), (2, middle), (3, oldest)];
     let outside = [
