@@ -888,25 +888,10 @@ pub async fn add_account(
         .await
         .map_err(|e| ConsoleError::Internal(e.into()))??;
     let now = store::ts(state.clock.now());
-    let by = by.clone();
+    let by = staff::manage::Actor::staff(by);
     let created = state
         .db
-        .run(move |c| {
-            let tx = store::write_tx(c)?;
-            let id = st::create(&tx, &login, role, &hash, &now)?;
-            if id.is_some() {
-                st::audit(
-                    &tx,
-                    Some(by.id),
-                    &by.login,
-                    "staff_added",
-                    &format!("{login} role={}", role.as_str()),
-                    &now,
-                )?;
-            }
-            tx.commit()?;
-            Ok(id)
-        })
+        .run(move |c| Ok(staff::manage::add(c, &by, &login, role, &hash, &now)?))
         .await?;
     Ok(match created {
         Some(_) => Ok(password),
@@ -928,26 +913,10 @@ async fn staff_change(
     if action == "token" {
         let token = staff::new_api_token();
         let hash = staff::secret_hash(&token);
-        let l = login.clone();
+        let (l, by) = (login.clone(), staff::manage::Actor::staff(&by));
         let made = state
             .db
-            .run(move |c| {
-                let Some(a) = st::by_login(c, &l)? else {
-                    return Ok(None);
-                };
-                let tx = store::write_tx(c)?;
-                let id = st::create_token(&tx, a.id, &hash, &now)?;
-                st::audit(
-                    &tx,
-                    Some(by.id),
-                    &by.login,
-                    "token_created",
-                    &format!("token={id} for {l}"),
-                    &now,
-                )?;
-                tx.commit()?;
-                Ok(Some(id))
-            })
+            .run(move |c| Ok(staff::manage::create_token(c, &by, &l, &hash, &now)?))
             .await?;
         made.ok_or(ConsoleError::NotFound)?;
         return staff_page_with(
@@ -973,23 +942,10 @@ async fn staff_change(
         "unlock" => st::Change::Unlock,
         _ => return Err(ConsoleError::NotFound.into()),
     };
-    let audit_action = match action.as_str() {
-        "disable" => "staff_disabled",
-        "enable" => "staff_enabled",
-        _ => "staff_unlocked",
-    };
+    let by = staff::manage::Actor::staff(&by);
     let done = state
         .db
-        .run(move |c| {
-            let Some(a) = st::by_login(c, &login)? else {
-                return Ok(false);
-            };
-            let tx = store::write_tx(c)?;
-            st::change(&tx, a.id, change, &now)?;
-            st::audit(&tx, Some(by.id), &by.login, audit_action, &login, &now)?;
-            tx.commit()?;
-            Ok(true)
-        })
+        .run(move |c| Ok(staff::manage::change(c, &by, &login, change, &now)?))
         .await?;
     if !done {
         return Err(ConsoleError::NotFound.into());
@@ -1007,22 +963,10 @@ async fn token_revoke(
     staff.check_csrf(Some(&form.csrf))?;
     let id: i64 = path.parse().map_err(|_| ConsoleError::NotFound)?;
     let now = store::ts(state.clock.now());
-    let by = staff.account.clone();
+    let by = staff::manage::Actor::staff(&staff.account);
     state
         .db
-        .run(move |c| {
-            if let Some(login) = st::revoke_token(c, id, &now)? {
-                st::audit(
-                    c,
-                    Some(by.id),
-                    &by.login,
-                    "token_revoked",
-                    &format!("token={id} of {login}"),
-                    &now,
-                )?;
-            }
-            Ok(())
-        })
+        .run(move |c| Ok(staff::manage::revoke_token(c, &by, id, &now)?))
         .await?;
     Ok(see_other("/staff"))
 }

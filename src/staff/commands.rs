@@ -1,12 +1,10 @@
 //! `yorisoi staff …`: accounts and API tokens from the operator's terminal. A generated password
 //! or a token is printed once, alone on the last line, so a script can take it with `tail -n1`.
 
+use super::manage::{self, Actor};
 use super::{Role, generate_password, hash_password, new_api_token, parse_login, secret_hash};
-use crate::store::{self, staff as st};
+use crate::store::staff as st;
 use rusqlite::Connection;
-
-/// Who the audit log names for what the operator does at the terminal.
-const OPERATOR: &str = "(cli)";
 
 /// What a command printed, and whether it succeeded.
 pub struct Output {
@@ -59,21 +57,11 @@ pub fn add(
         None => generate_password(),
     };
     let hash = hash_password(&password)?;
-    let tx = store::write_tx(conn)?;
-    if st::create(&tx, &login, role, &hash, now)?.is_none() {
+    if manage::add(conn, &Actor::terminal(), &login, role, &hash, now)?.is_none() {
         return Ok(Output::err(format!(
             "there is already a staff account {login:?}"
         )));
     }
-    st::audit(
-        &tx,
-        None,
-        OPERATOR,
-        "staff_added",
-        &format!("{login} role={}", role.as_str()),
-        now,
-    )?;
-    tx.commit()?;
     let mut lines = vec![format!("created staff account {login} ({})", role.as_str())];
     if !given {
         lines.push("its password follows, shown this once:".into());
@@ -121,27 +109,17 @@ pub fn change(
     change: st::Change<'_>,
     now: &str,
 ) -> anyhow::Result<Output> {
-    let Some(a) = st::by_login(conn, login)? else {
+    let done = match change {
+        st::Change::Disabled(true) => "disabled (its sessions ended; its tokens no longer work)",
+        st::Change::Disabled(false) => "enabled",
+        st::Change::Unlock => "unlocked",
+        st::Change::Role(_) => "given a new role",
+        st::Change::Password(_) => "given a new password",
+    };
+    if !manage::change(conn, &Actor::terminal(), login, change, now)? {
         return Ok(Output::err(format!("no staff account {login:?}")));
-    };
-    let (action, done) = match change {
-        st::Change::Disabled(true) => (
-            "staff_disabled",
-            "disabled (its sessions ended; its tokens no longer work)",
-        ),
-        st::Change::Disabled(false) => ("staff_enabled", "enabled"),
-        st::Change::Unlock => ("staff_unlocked", "unlocked"),
-        st::Change::Role(_) => ("staff_role", "given a new role"),
-        st::Change::Password(_) => ("staff_password", "given a new password"),
-    };
-    let tx = store::write_tx(conn)?;
-    st::change(&tx, a.id, change, now)?;
-    st::audit(&tx, None, OPERATOR, action, &a.login, now)?;
-    tx.commit()?;
-    Ok(Output::ok(vec![format!(
-        "staff account {} {done}",
-        a.login
-    )]))
+    }
+    Ok(Output::ok(vec![format!("staff account {login} {done}")]))
 }
 
 /// Makes an API token for an account; prints it on the last line.
@@ -153,17 +131,11 @@ pub fn token_create(conn: &mut Connection, login: &str, now: &str) -> anyhow::Re
         return Ok(Output::err(format!("staff account {login:?} is disabled")));
     }
     let token = new_api_token();
-    let tx = store::write_tx(conn)?;
-    let id = st::create_token(&tx, a.id, &secret_hash(&token), now)?;
-    st::audit(
-        &tx,
-        None,
-        OPERATOR,
-        "token_created",
-        &format!("token={id} for {}", a.login),
-        now,
-    )?;
-    tx.commit()?;
+    let Some(id) =
+        manage::create_token(conn, &Actor::terminal(), login, &secret_hash(&token), now)?
+    else {
+        return Ok(Output::err(format!("no staff account {login:?}")));
+    };
     Ok(Output::ok(vec![
         format!(
             "token {id} for {} ({}); use it as `Authorization: Bearer TOKEN`; shown this once:",
@@ -202,18 +174,8 @@ pub fn token_list(conn: &Connection, login: Option<&str>) -> anyhow::Result<Outp
 
 /// Revokes a token.
 pub fn token_revoke(conn: &mut Connection, id: i64, now: &str) -> anyhow::Result<Output> {
-    let tx = store::write_tx(conn)?;
-    let Some(login) = st::revoke_token(&tx, id, now)? else {
+    let Some(login) = manage::revoke_token(conn, &Actor::terminal(), id, now)? else {
         return Ok(Output::err(format!("no live token {id}")));
     };
-    st::audit(
-        &tx,
-        None,
-        OPERATOR,
-        "token_revoked",
-        &format!("token={id} of {login}"),
-        now,
-    )?;
-    tx.commit()?;
     Ok(Output::ok(vec![format!("token {id} of {login} revoked")]))
 }

@@ -2,6 +2,7 @@
 //! and API tokens. The SQL lives in `store/staff.rs`; the console's HTTP side in `console/`.
 
 pub mod commands;
+pub mod manage;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};

@@ -1062,3 +1062,53 @@ async fn the_cli_takes_a_chosen_password_from_stdin_and_refuses_a_short_or_taken
     let out = add("Kato M", "another long password\n");
     assert_eq!(out.status.code(), Some(1), "not a login name");
 }
+
+#[tokio::test]
+async fn an_admin_adds_a_sender_in_the_console_who_can_log_in_until_disabled() {
+    let app = console_app().await;
+    let password = password_of(&app.staff_cli(&["add", "tanaka.a", "--role", "admin"]));
+    let admin = log_in(&app, "tanaka.a", &password).await.unwrap();
+    let page = admin
+        .post(
+            &app,
+            "/staff",
+            &[
+                ("csrf", &admin.csrf),
+                ("login", "sato.s"),
+                ("role", "sender"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    let at = html
+        .find("<code id=\"secret\">")
+        .expect("the new password, shown once")
+        + 18;
+    let new_password = html[at..].split('<').next().unwrap().to_string();
+    let sender = log_in(&app, "sato.s", &new_password)
+        .await
+        .expect("the sender logs in");
+    assert_eq!(
+        sender.get(&app, "/broadcasts/new").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        sender.get(&app, "/staff").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let res = admin
+        .post(&app, "/staff/sato.s/disable", &[("csrf", &admin.csrf)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        sender.get(&app, "/broadcasts").await.status(),
+        StatusCode::SEE_OTHER,
+        "its session ended"
+    );
+    assert!(log_in(&app, "sato.s", &new_password).await.is_err());
+    let audited = app.count(
+        "SELECT count(*) FROM audit_log WHERE login = 'tanaka.a' AND action IN ('staff_added', 'staff_disabled')",
+    );
+    assert_eq!(audited, 2);
+}
