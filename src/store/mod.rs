@@ -118,6 +118,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0010_stats",
         include_str!("../../migrations/0010_stats.sql"),
     ),
+    (
+        "0011_life_events",
+        include_str!("../../migrations/0011_life_events.sql"),
+    ),
 ];
 
 /// Opens a connection with the settings every connection gets; its commits survive a crash of
