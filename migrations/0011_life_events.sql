@@ -17,18 +17,20 @@ ALTER TABLE registration_readers ADD COLUMN nickname TEXT;
 -- stops only theirs; the owner's stop is the registration's status).
 ALTER TABLE registration_readers ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
 
--- Invitations to read a registration: the code is shown once to the owner; only its hash is
--- kept. One use, within its expiry.
+-- Invitations to read registrations: the code is shown once to the owner; only its hash is
+-- kept, one row per registration it shares (twins: one code, two rows). One use, within its
+-- expiry.
 CREATE TABLE invitations (
     id               INTEGER PRIMARY KEY,
     registration_id  INTEGER NOT NULL REFERENCES registrations(id) ON DELETE CASCADE,
-    code_hash        TEXT NOT NULL UNIQUE,
+    code_hash        TEXT NOT NULL,
     created_at       TEXT NOT NULL,
     expires_at       TEXT NOT NULL,
     used_by          INTEGER REFERENCES line_users(id) ON DELETE SET NULL,
     used_at          TEXT
 );
 CREATE INDEX invitations_registration ON invitations(registration_id);
+CREATE INDEX invitations_code ON invitations(code_hash);
 
 -- The birth moves a registration from the pregnancy counters to the child's, in the status it
 -- has, and is counted itself.
