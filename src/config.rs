@@ -83,6 +83,8 @@ pub struct Settings {
     pub content_dir: PathBuf,
     /// Rich menu folder.
     pub richmenu_dir: PathBuf,
+    /// The account's basic ID (`@abc1234`), for invitation links (`LINE_BASIC_ID`).
+    pub line_basic_id: Option<String>,
     /// Client-side ceiling on push requests per second.
     pub push_rate: u32,
     /// Client-side ceiling on multicast requests per second (each also counts in `push_rate`).
@@ -170,6 +172,7 @@ struct FileSettings {
     line_channel_access_token: Option<String>,
     line_api_base: Option<String>,
     line_data_api_base: Option<String>,
+    line_basic_id: Option<String>,
     line_timeout_ms: Option<u64>,
     yorisoi_database: Option<String>,
     yorisoi_listen: Option<String>,
@@ -203,6 +206,7 @@ impl FileSettings {
         put("LINE_CHANNEL_ACCESS_TOKEN", self.line_channel_access_token);
         put("LINE_API_BASE", self.line_api_base);
         put("LINE_DATA_API_BASE", self.line_data_api_base);
+        put("LINE_BASIC_ID", self.line_basic_id);
         put(
             "LINE_TIMEOUT_MS",
             self.line_timeout_ms.map(|v| v.to_string()),
@@ -264,6 +268,7 @@ const KEYS: &[&str] = &[
     "LINE_CHANNEL_ACCESS_TOKEN",
     "LINE_API_BASE",
     "LINE_DATA_API_BASE",
+    "LINE_BASIC_ID",
     "LINE_TIMEOUT_MS",
     "YORISOI_DATABASE",
     "YORISOI_LISTEN",
@@ -516,6 +521,25 @@ impl Settings {
             richmenu_dir: PathBuf::from(
                 get("YORISOI_RICHMENU_DIR").unwrap_or_else(|| "richmenus".into()),
             ),
+            line_basic_id: match get("LINE_BASIC_ID").filter(|v| !v.is_empty()) {
+                None => None,
+                Some(id)
+                    if id.len() <= 20
+                        && id.starts_with('@')
+                        && id[1..]
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                        && id.len() > 1 =>
+                {
+                    Some(id)
+                }
+                Some(_) => {
+                    return Err(ConfigError::Invalid {
+                        name: "LINE_BASIC_ID",
+                        reason: "expected the account's basic ID, such as @abc1234".into(),
+                    });
+                }
+            },
             push_rate,
             multicast_rate,
             push_concurrency,

@@ -196,27 +196,30 @@ fn handle(
     let state: State = users::conversation(conn, user_id)?
         .and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or_default();
-    let regs = registrations::for_reader(conn, user_id)?;
-    let summaries: Vec<RegistrationSummary> = regs
-        .iter()
-        .map(|r| RegistrationSummary {
-            id: r.id,
-            before_block: r.before_block,
-            stage: r.subject.stage(),
-            nickname: r.nickname.as_str().to_owned(),
-            date: r.subject.date(),
-            status: r.status,
-        })
-        .collect();
+    let summaries = summaries(conn, user_id)?;
+    let invitation = invitation_named(conn, &input, &state, user_id, now_at)?;
+    let fresh_code = conversation::new_invitation_code();
     let ctx = Context {
         today,
         registrations: &summaries,
         info,
+        invitation,
+        fresh_code: &fresh_code,
     };
     let step = conversation::step(&state, &input, &ctx);
-    let outcome = match &step.effect {
-        Some(effect) => apply(conn, user_id, effect, today, now)?,
-        None => String::from("conversation"),
+    let (outcome, user_id) = match &step.effect {
+        Some(Effect::Erase) => {
+            // Everything about the reader goes; they still follow, so the goodbye is sent to a
+            // fresh row holding only their LINE user id.
+            let (regs, _) = store::retention::erase_in(conn, user_id, now_at)?;
+            let user_id = users::upsert(conn, &line_user, now)?;
+            (
+                format!("erased on request: {regs} registration(s)"),
+                user_id,
+            )
+        }
+        Some(effect) => (apply(conn, user_id, effect, today, now_at)?, user_id),
+        None => (String::from("conversation"), user_id),
     };
     let mut outcome = outcome;
     users::save_conversation(conn, user_id, &state_json(&step.state), now)?;
@@ -238,15 +241,74 @@ fn handle(
     Ok(outcome)
 }
 
+/// The reader's registrations as the conversation sees them: their own status (a family
+/// reader's pause reads as 停止), role, child's name and, for the owner, who shares them.
+fn summaries(
+    conn: &Connection,
+    user_id: UserId,
+) -> Result<Vec<RegistrationSummary>, store::StoreError> {
+    use crate::domain::RegistrationStatus::{Active, Stopped};
+    Ok(store::family::readings(conn, user_id)?
+        .into_iter()
+        .map(|rd| {
+            let r = rd.registration;
+            let status = if rd.paused && r.status == Active {
+                Stopped
+            } else {
+                r.status
+            };
+            RegistrationSummary {
+                id: r.id,
+                before_block: r.before_block,
+                stage: r.subject.stage(),
+                nickname: rd
+                    .nickname
+                    .unwrap_or_else(|| r.nickname.as_str().to_owned()),
+                date: r.subject.date(),
+                status,
+                role: rd.role,
+                closed: r.closed,
+                child_name: r.child_name,
+                family: rd.family,
+            }
+        })
+        .collect())
+}
+
+/// The invitation the input names (a code) or the state carries (its hash), looked up now.
+fn invitation_named(
+    conn: &Connection,
+    input: &Input,
+    state: &State,
+    user_id: UserId,
+    now: DateTime<Utc>,
+) -> Result<Option<conversation::InvitationCheck>, store::StoreError> {
+    let hash = match (input, state) {
+        (Input::Text(t), _) if conversation::invitation_code(t).is_some() => {
+            conversation::invitation_code(t).map(|c| conversation::invitation_hash(&c))
+        }
+        (_, State::JoinNickname { code_hash } | State::ConfirmJoin { code_hash, .. }) => {
+            Some(code_hash.clone())
+        }
+        _ => None,
+    };
+    hash.map(|h| store::family::check(conn, &h, user_id, now))
+        .transpose()
+}
+
 /// Applies a conversation's effect; returns what it did, for the event's outcome (ids only).
 fn apply(
     conn: &Connection,
     user_id: UserId,
     effect: &Effect,
     today: chrono::NaiveDate,
-    now: &str,
+    now_at: DateTime<Utc>,
 ) -> Result<String, store::StoreError> {
+    use crate::conversation::{Change, ReaderRole};
     use crate::domain::RegistrationStatus::{Active, Blocked, Stopped};
+    use store::family;
+    let now_s = store::ts(now_at);
+    let now = now_s.as_str();
     let move_all = |ids: &[RegistrationId], to, reason| -> Result<usize, store::StoreError> {
         let mut n = 0;
         for id in ids {
@@ -254,9 +316,23 @@ fn apply(
         }
         Ok(n)
     };
+    // What the reader may do to a registration depends on how they read it.
+    let role = |id: RegistrationId| family::role(conn, id, user_id);
     Ok(match effect {
-        Effect::Register { subject, nickname } => {
-            let id = registrations::create(conn, user_id, *subject, nickname, today, now)?;
+        Effect::Register {
+            subject,
+            nickname,
+            child_name,
+        } => {
+            let id = registrations::create(
+                conn,
+                user_id,
+                *subject,
+                nickname,
+                child_name.as_ref(),
+                today,
+                now,
+            )?;
             tracing::info!(
                 registration = %id,
                 stage = subject.stage().as_str(),
@@ -264,16 +340,102 @@ fn apply(
             );
             format!("registered #{id}")
         }
-        Effect::Stop(ids) => {
-            let n = move_all(ids, Stopped, "stopped from the chat")?;
-            format!("stopped {n} registration(s)")
-        }
-        Effect::Resume(ids) => {
-            let n = move_all(ids, Active, "resumed from the chat")?;
+        Effect::Stop(ids) | Effect::Resume(ids) => {
+            let resume = matches!(effect, Effect::Resume(_));
+            let mut n = 0;
             for id in ids {
-                registrations::restart_on(conn, *id, today)?;
+                n += usize::from(match role(*id)? {
+                    Some(ReaderRole::Owner) if resume => {
+                        let moved = registrations::move_to(
+                            conn,
+                            *id,
+                            Active,
+                            "resumed from the chat",
+                            now,
+                        )?;
+                        if moved {
+                            registrations::restart_on(conn, *id, today)?;
+                        }
+                        moved
+                    }
+                    Some(ReaderRole::Owner) => {
+                        registrations::move_to(conn, *id, Stopped, "stopped from the chat", now)?
+                    }
+                    Some(ReaderRole::Family) => family::set_paused(conn, *id, user_id, !resume)?,
+                    None => false,
+                });
             }
-            format!("resumed {n} registration(s)")
+            let verb = if resume { "resumed" } else { "stopped" };
+            format!("{verb} {n} registration(s)")
+        }
+        Effect::Born { regs, birthday } => {
+            let mut n = 0;
+            for id in regs {
+                if role(*id)? == Some(ReaderRole::Owner) {
+                    n += usize::from(registrations::born(conn, *id, *birthday, today, now)?);
+                }
+            }
+            format!("born: {n} registration(s) now a child's")
+        }
+        Effect::Loss(regs) => {
+            // Whoever of the family tells us, no message reaches anyone for it again.
+            let mut n = 0;
+            for id in regs {
+                if role(*id)?.is_some() {
+                    n += usize::from(registrations::close_for_loss(conn, *id, now)?);
+                }
+            }
+            format!("closed {n} registration(s)")
+        }
+        Effect::Edit { reg, change } => {
+            let r = role(*reg)?;
+            match (r, change) {
+                (Some(ReaderRole::Owner), Change::Nickname(n)) => registrations::set_nickname(
+                    conn,
+                    *reg,
+                    &crate::domain::Nickname::from_trusted(n.clone()),
+                    now,
+                )?,
+                (Some(ReaderRole::Family), Change::Nickname(n)) => family::set_reader_nickname(
+                    conn,
+                    *reg,
+                    user_id,
+                    &crate::domain::Nickname::from_trusted(n.clone()),
+                )?,
+                (Some(ReaderRole::Owner), Change::Date(d)) => {
+                    registrations::set_date(conn, *reg, *d, now)?
+                }
+                (Some(ReaderRole::Owner), Change::ChildName(c)) => registrations::set_child_name(
+                    conn,
+                    *reg,
+                    c.clone()
+                        .map(crate::domain::Nickname::from_trusted)
+                        .as_ref(),
+                    now,
+                )?,
+                _ => return Ok("edit refused: not theirs to change".into()),
+            }
+            format!("edited #{reg}")
+        }
+        Effect::Invite { regs, code } => {
+            let owned: Vec<RegistrationId> = regs
+                .iter()
+                .copied()
+                .filter(|id| matches!(role(*id), Ok(Some(ReaderRole::Owner))))
+                .collect();
+            family::invite(conn, &owned, &conversation::invitation_hash(code), now_at)?;
+            format!("invitation for {} registration(s)", owned.len())
+        }
+        Effect::Revoke { reader, regs } => {
+            let n = family::revoke(conn, user_id, *reader, regs)?;
+            format!("sharing ended on {n} registration(s)")
+        }
+        Effect::Join {
+            code_hash,
+            nickname,
+        } => {
+            let n = family::join(conn, code_hash, user_id, nickname, now_at)?;
+            format!("joined {n} registration(s) as family")
         }
         Effect::Block(ids) => {
             let n = move_all(ids, Blocked, "unfollow")?;
@@ -292,6 +454,7 @@ fn apply(
             }
             format!("follow: {n} registration(s) restored")
         }
+        Effect::Erase => "erase is applied by the caller".into(),
     })
 }
 

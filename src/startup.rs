@@ -374,9 +374,12 @@ pub fn service_info(pack: Option<&ContentPack>, settings: &Settings) -> ServiceI
             delivery_time,
             child_daily_until: p.first_child_daily_run_end(),
             last_pregnancy_day: p.last_pregnancy_day(),
+            faq: p.municipality.faq.clone(),
+            line_basic_id: settings.line_basic_id.clone(),
         },
         None => ServiceInfo {
             delivery_time,
+            line_basic_id: settings.line_basic_id.clone(),
             ..ServiceInfo::default()
         },
     }

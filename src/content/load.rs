@@ -112,6 +112,32 @@ struct RawMunicipality {
     annual_births: Option<u32>,
     disclaimer: toml::Value,
     footer: String,
+    #[serde(default)]
+    faq: Vec<super::Faq>,
+}
+
+/// The questions and answers fit in one message, and none is empty.
+fn faq_fits(faq: &[super::Faq]) -> Result<(), String> {
+    if let Some(i) = faq
+        .iter()
+        .position(|f| f.question.trim().is_empty() || f.answer.trim().is_empty())
+    {
+        return Err(format!(
+            "faq {}: a question and its answer must both have words",
+            i + 1
+        ));
+    }
+    let total: usize = faq
+        .iter()
+        .map(|f| f.question.encode_utf16().count() + f.answer.encode_utf16().count() + 8)
+        .sum();
+    if total > super::FAQ_MAX_UTF16 {
+        return Err(format!(
+            "faq: the questions and answers hold {total} UTF-16 units; they go out as one message, so at most {}",
+            super::FAQ_MAX_UTF16
+        ));
+    }
+    Ok(())
 }
 
 /// One disclaimer for everyone (a string), or one per track (`[disclaimer]` with `pregnancy`
@@ -281,6 +307,7 @@ pub fn load_with_diagnostics(dir: &Path) -> (Option<ContentPack>, Vec<Diagnostic
             }
             Ok(m) => match Template::parse(m.footer.trim_matches('\n'))
                 .map_err(|e| format!("footer: {e}"))
+                .and_then(|f| faq_fits(&m.faq).map(|()| f))
                 .and_then(|footer| disclaimer(m.disclaimer.clone()).map(|d| (footer, d)))
             {
                 Err(e) => {
@@ -298,6 +325,7 @@ pub fn load_with_diagnostics(dir: &Path) -> (Option<ContentPack>, Vec<Diagnostic
                     annual_births: m.annual_births.filter(|n| *n > 0),
                     disclaimer,
                     footer,
+                    faq: m.faq,
                 }),
             },
         },

@@ -144,6 +144,8 @@ pub struct Municipality {
     pub annual_births: Option<u32>,
     /// The general-information disclaimer, worded for each track's readers.
     pub disclaimer: Disclaimer,
+    /// よくある質問, answered from the menu (`[[faq]]`).
+    pub faq: Vec<Faq>,
     /// Appended to every push.
     pub footer: Template,
 }
@@ -157,6 +159,20 @@ pub struct Disclaimer {
     /// For child messages.
     pub child: String,
 }
+
+/// A common question and its answer (`[[faq]]` in `municipality.toml`).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Faq {
+    /// The question.
+    pub question: String,
+    /// The answer.
+    pub answer: String,
+}
+
+/// The most the questions and answers may hold together, in UTF-16 units: they go out as one
+/// text message (LINE's limit is 5,000) with a short heading.
+pub const FAQ_MAX_UTF16: usize = 4_800;
 
 /// A loaded, valid content pack.
 #[derive(Debug, Clone)]

@@ -2,18 +2,24 @@
 //! replies, effect). No I/O and no clock inside; the processor applies the effect and sends the
 //! replies.
 
+mod life;
+mod life_texts;
 mod texts;
 
 use crate::domain::{
     DateError, DateKind, Nickname, NicknameError, RegistrationId, RegistrationStatus, Stage,
-    Subject, check_range, parse_date,
+    Subject, UserId, check_range, parse_date,
 };
 use crate::line::{Action, Message};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
-pub use texts::ServiceInfo;
+pub use life::{
+    Change, FamilyReader, InvitationCheck, Pick, ReaderRole, display_code, invitation_code,
+    invitation_hash, new_invitation_code,
+};
+pub use texts::{Faq, ServiceInfo};
 
 /// Where a user is in the conversation. Stored as JSON, so a restart continues where it was.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -59,6 +65,111 @@ pub enum State {
         /// Given date.
         date: NaiveDate,
     },
+    /// Adding a child: asked how the family tells this child apart (optional).
+    AskChildName {
+        /// Chosen stage.
+        stage: Stage,
+        /// The reader's nickname (kept from their registration).
+        nickname: String,
+        /// Given date.
+        date: NaiveDate,
+    },
+    /// Adding a child: asked to confirm, with the child's name.
+    ConfirmChild {
+        /// Chosen stage.
+        stage: Stage,
+        /// The reader's nickname.
+        nickname: String,
+        /// Given date.
+        date: NaiveDate,
+        /// How the family tells this child apart.
+        child_name: Option<String>,
+    },
+    /// Asked which registration an action is for (numbered as listed; 「すべて」 when allowed).
+    Pick {
+        /// The action.
+        action: Pick,
+        /// The registrations offered, in the listed order.
+        candidates: Vec<RegistrationId>,
+    },
+    /// Asked what to change in a registration.
+    EditWhat {
+        /// The registration.
+        reg: RegistrationId,
+    },
+    /// Asked for the new value.
+    EditValue {
+        /// The registration.
+        reg: RegistrationId,
+        /// What is being changed (its value unused).
+        field: Change,
+    },
+    /// Asked to confirm a change.
+    ConfirmEdit {
+        /// The registration.
+        reg: RegistrationId,
+        /// The change.
+        change: Change,
+    },
+    /// Asked for the birthday of the children of these pregnancy registrations.
+    AskBirthday {
+        /// The pregnancy registrations.
+        regs: Vec<RegistrationId>,
+    },
+    /// Asked to confirm the birth.
+    ConfirmBirth {
+        /// The pregnancy registrations.
+        regs: Vec<RegistrationId>,
+        /// The birthday.
+        date: NaiveDate,
+    },
+    /// Asked to confirm pausing (or ending) the delivery of these registrations.
+    ConfirmPause {
+        /// The registrations.
+        regs: Vec<RegistrationId>,
+        /// 「配信をやめる」 rather than a pause (the wording differs; both can be resumed).
+        #[serde(default)]
+        end: bool,
+    },
+    /// Asked to confirm resuming these registrations.
+    ConfirmResume {
+        /// The registrations.
+        regs: Vec<RegistrationId>,
+    },
+    /// Asked to confirm closing these registrations after a loss.
+    ConfirmLoss {
+        /// The registrations.
+        regs: Vec<RegistrationId>,
+    },
+    /// Asked to confirm erasing all of the reader's data.
+    ConfirmErase,
+    /// Asked to confirm creating an invitation for these registrations.
+    ConfirmInvite {
+        /// The registrations.
+        regs: Vec<RegistrationId>,
+    },
+    /// Asked which family member to stop sharing with.
+    PickRevoke {
+        /// The family readers offered, in the listed order.
+        readers: Vec<UserId>,
+    },
+    /// Asked to confirm ending one family member's sharing.
+    ConfirmRevoke {
+        /// The family member.
+        reader: UserId,
+    },
+    /// A family member with a valid invitation: asked their nickname.
+    JoinNickname {
+        /// The invitation (its hash, never the code).
+        code_hash: String,
+    },
+    /// A family member: asked to confirm.
+    ConfirmJoin {
+        /// The invitation.
+        code_hash: String,
+        /// Their nickname.
+        nickname: String,
+    },
 }
 
 /// What the user did.
@@ -97,11 +208,24 @@ pub struct RegistrationSummary {
     pub nickname: String,
     /// Due date or birthday.
     pub date: NaiveDate,
-    /// Status.
+    /// Status for this reader: a family reader who paused reads it as 停止.
     pub status: RegistrationStatus,
+    /// Owner, or a family member it is shared with.
+    pub role: ReaderRole,
+    /// Closed after a loss: never resumed, never offered anything again.
+    pub closed: bool,
+    /// How the family tells this child apart.
+    pub child_name: Option<String>,
+    /// For its owner: the family members it is shared with.
+    pub family: Vec<FamilyReader>,
 }
 
 impl RegistrationSummary {
+    /// Whether this reader owns it.
+    pub fn owned(&self) -> bool {
+        self.role == ReaderRole::Owner
+    }
+
     /// As it stands once its reader unblocks: back to the status it had before the block.
     pub fn unblocked(&self) -> Self {
         Self {
@@ -121,6 +245,10 @@ pub struct Context<'a> {
     pub registrations: &'a [RegistrationSummary],
     /// The municipality's words.
     pub info: &'a ServiceInfo,
+    /// The invitation the input (or the state) names, looked up by the processor.
+    pub invitation: Option<InvitationCheck>,
+    /// A fresh random invitation code, used only if this step creates an invitation.
+    pub fresh_code: &'a str,
 }
 
 /// A change the processor must make, naming the registrations it acts on.
@@ -132,11 +260,53 @@ pub enum Effect {
         subject: Subject,
         /// How messages address the reader.
         nickname: Nickname,
+        /// How the family tells this child apart.
+        child_name: Option<Nickname>,
     },
-    /// Stop these registrations (停止).
+    /// Stop these registrations for this reader (停止; a family reader's own delivery only).
     Stop(Vec<RegistrationId>),
-    /// Resume these stopped registrations; delivery restarts from today.
+    /// Resume these stopped registrations for this reader; delivery restarts from today.
     Resume(Vec<RegistrationId>),
+    /// The children of these pregnancy registrations were born on `birthday`: each becomes
+    /// the child's registration (the same row).
+    Born {
+        /// The pregnancy registrations.
+        regs: Vec<RegistrationId>,
+        /// The birthday.
+        birthday: NaiveDate,
+    },
+    /// A loss: close these registrations for every reader, for good.
+    Loss(Vec<RegistrationId>),
+    /// Change a registration (a family reader changes only their own nickname).
+    Edit {
+        /// The registration.
+        reg: RegistrationId,
+        /// The change.
+        change: Change,
+    },
+    /// Erase everything about this reader (anonymous counts stay).
+    Erase,
+    /// Create an invitation (expires in 7 days) to read these registrations.
+    Invite {
+        /// The registrations.
+        regs: Vec<RegistrationId>,
+        /// The code shown to the owner; only its hash is stored.
+        code: String,
+    },
+    /// Stop sharing the owner's registrations with this family member.
+    Revoke {
+        /// The family member.
+        reader: UserId,
+        /// The owner's registrations they read.
+        regs: Vec<RegistrationId>,
+    },
+    /// Join the registrations of this invitation as a family reader.
+    Join {
+        /// The invitation.
+        code_hash: String,
+        /// How messages address the new reader.
+        nickname: Nickname,
+    },
     /// The reader blocked the account: these registrations become 解除.
     Block(Vec<RegistrationId>),
     /// The reader came back: each registration returns to the status it had before the block.
@@ -168,7 +338,7 @@ const POSTBACK_DATE: &str = "date";
 
 /// A typed word the conversation understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Word {
+pub(super) enum Word {
     Stage(Stage),
     Yes,
     Fix,
@@ -181,9 +351,24 @@ enum Word {
     Stop,
     Resume,
     KeepGoing,
+    Born,
+    Edit,
+    Pause,
+    End,
+    Loss,
+    Erase,
+    Share,
+    Invite,
+    Revoke,
+    Settings,
+    Faq,
+    Contact,
+    All,
+    Skip,
+    Number(usize),
 }
 
-fn normalize(text: &str) -> String {
+pub(super) fn normalize(text: &str) -> String {
     let s: String = text.nfkc().collect();
     s.trim()
         .trim_end_matches(['。', '！', '!', '.', '？', '?', '、'])
@@ -196,8 +381,9 @@ fn word(text: &str) -> Option<Word> {
         "妊娠中" | "妊娠" | "妊娠しています" | "にんしんちゅう" => {
             Word::Stage(Stage::Pregnancy)
         }
-        "子育て中" | "子育て" | "出産しました" | "生まれました" | "こそだてちゅう" => {
-            Word::Stage(Stage::Child)
+        "子育て中" | "子育て" | "こそだてちゅう" => Word::Stage(Stage::Child),
+        "出産しました" | "生まれました" | "産まれました" | "出産" | "赤ちゃんが生まれたら" => {
+            Word::Born
         }
         "はい" | "はい、お願いします" | "お願いします" | "ok" | "OK" | "登録する" => {
             Word::Yes
@@ -207,21 +393,50 @@ fn word(text: &str) -> Option<Word> {
         "お名前" | "ニックネーム" | "名前" => Word::FixNickname,
         "日付" | "予定日" | "誕生日" | "出産予定日" => Word::FixDate,
         "最初から" | "はじめから" => Word::Restart,
-        "追加登録" | "登録" | "新しく登録" | "登録する子を追加" => {
-            Word::Register
-        }
-        "登録内容" | "確認" | "登録確認" => Word::Show,
-        "配信停止" | "停止" | "停止する" | "配信を停止" | "配信をやめる" => {
-            Word::Stop
+        "追加登録"
+        | "登録"
+        | "新しく登録"
+        | "登録する子を追加"
+        | "子どもを追加"
+        | "こどもを追加"
+        | "子どもの追加" => Word::Register,
+        "登録内容" | "確認" | "登録確認" | "登録内容の確認" => Word::Show,
+        "変更" | "変更する" | "登録内容の変更" | "登録内容を変更" => Word::Edit,
+        "配信停止" | "停止" | "停止する" | "配信を停止" | "止める" => Word::Stop,
+        "配信をやめる" | "配信を終える" | "終了" => Word::End,
+        "一時停止" | "一時停止・再開" | "配信の一時停止" | "一時停止する" => {
+            Word::Pause
         }
         "配信再開" | "再開" | "再開する" | "配信を再開" => Word::Resume,
         "停止しない" | "やめない" | "続ける" | "このまま" => Word::KeepGoing,
-        _ => return None,
+        "流産・死産・お子さんを亡くされた方へ"
+        | "流産"
+        | "死産"
+        | "流産しました"
+        | "死産しました"
+        | "赤ちゃんが亡くなりました"
+        | "子どもが亡くなりました"
+        | "お子さんを亡くされた方へ" => Word::Loss,
+        "データを削除" | "データ削除" | "データを削除する" | "削除する" | "退会" => {
+            Word::Erase
+        }
+        "家族と共有" | "共有" | "家族を招待" | "共有する" => Word::Share,
+        "招待コードを作る" | "招待コード" | "招待する" => Word::Invite,
+        "共有をやめてもらう" | "共有を解除" | "共有解除" => Word::Revoke,
+        "設定" | "設定・その他" | "その他" | "メニュー" => Word::Settings,
+        "よくある質問" | "質問" | "faq" | "FAQ" => Word::Faq,
+        "お問い合わせ" | "問い合わせ" | "問合せ" | "連絡先" => Word::Contact,
+        "すべて" | "全部" | "ぜんぶ" | "全員" => Word::All,
+        "なし" | "スキップ" | "つけない" => Word::Skip,
+        n => match n.parse::<usize>() {
+            Ok(n) if (1..=MAX_REGISTRATIONS).contains(&n) => Word::Number(n),
+            _ => return None,
+        },
     };
     Some(w)
 }
 
-fn step_to(state: State, replies: Vec<Message>) -> Step {
+pub(super) fn step_to(state: State, replies: Vec<Message>) -> Step {
     Step {
         state,
         replies,
@@ -255,16 +470,34 @@ pub fn step(state: &State, input: &Input, ctx: &Context<'_>) -> Step {
         return on_follow(*unblocked, ctx, &t);
     }
     if *input == Input::Unfollow {
-        // Nobody to answer; whatever was in progress is forgotten.
+        // Nobody to answer; whatever was in progress is forgotten. A family reader's block
+        // ends only their own delivery (they no longer follow): the owner's registrations stay.
         use RegistrationStatus::{Active, Stopped};
+        let owned: Vec<RegistrationSummary> = ctx
+            .registrations
+            .iter()
+            .filter(|r| r.owned())
+            .cloned()
+            .collect();
         return Step {
             state: State::Idle,
             replies: Vec::new(),
-            effect: Some(Effect::Block(ids_with(
-                ctx.registrations,
-                &[Active, Stopped],
-            ))),
+            effect: Some(Effect::Block(ids_with(&owned, &[Active, Stopped]))),
         };
+    }
+    if let (Input::Text(s), Some(check)) = (input, &ctx.invitation)
+        && life::invitation_code(s).is_some()
+    {
+        return life::on_code(check, ctx, &t);
+    }
+    if let Input::Postback { data, date } = input {
+        if let Some(id) = life::born_postback(data) {
+            return life::born_button(id, date.as_deref(), ctx, &t);
+        }
+        // A tap on the rich menu starts its action, whatever was in progress.
+        if let Some(w) = life::menu_word(data) {
+            return idle(input, Some(w), ctx, &t);
+        }
     }
     let typed = match input {
         Input::Text(s) => word(s),
@@ -274,13 +507,28 @@ pub fn step(state: &State, input: &Input, ctx: &Context<'_>) -> Step {
         // 「やめる」 reads as "stop the messages" as much as "never mind": ask which.
         return reask(state, &t, t.stop_hint());
     }
-    if typed == Some(Word::Cancel) && *state != State::Idle {
-        return step_to(State::Idle, vec![t.cancelled()]);
+    // In a stop's confirmation 「やめる」 is as ambiguous: `life.rs` asks which.
+    if typed == Some(Word::Cancel)
+        && *state != State::Idle
+        && !matches!(state, State::ConfirmPause { .. })
+    {
+        return step_to(State::Idle, vec![t.cancelled_in(state)]);
     }
+    if let Some(step) = life::step_state(state, input, typed, ctx, &t) {
+        return step;
+    }
+    // Outside the registration questions, 「出産しました」 is the answer 「子育て中」.
+    let typed = match (state, typed) {
+        (
+            State::AskStage | State::AskNickname { .. } | State::AskDate { .. } | State::Fix { .. },
+            Some(Word::Born),
+        ) => Some(Word::Stage(Stage::Child)),
+        (_, other) => other,
+    };
     match state {
         State::Idle => idle(input, typed, ctx, &t),
         State::AskStage => match typed {
-            Some(Word::Stage(stage)) => ask_nickname(stage, None, &t),
+            Some(Word::Stage(stage)) => start_stage(stage, ctx, &t),
             _ => reask(state, &t, t.stage_hint(matches!(input, Input::NonText))),
         },
         State::AskNickname { stage, keep_date } => match (input, typed) {
@@ -300,6 +548,14 @@ pub fn step(state: &State, input: &Input, ctx: &Context<'_>) -> Step {
                 ask_date(new, nickname.clone(), &t, None)
             }
             _ => match read_date(input, *stage, ctx.today) {
+                Some(Ok(date)) if adding(ctx) => step_to(
+                    State::AskChildName {
+                        stage: *stage,
+                        nickname: nickname.clone(),
+                        date,
+                    },
+                    vec![t.ask_child_name(*stage, None)],
+                ),
                 Some(Ok(date)) => confirm(*stage, nickname.clone(), date, &t),
                 Some(Err(e)) => {
                     ask_date(*stage, nickname.clone(), &t, Some(t.date_error(*stage, &e)))
@@ -357,17 +613,19 @@ pub fn step(state: &State, input: &Input, ctx: &Context<'_>) -> Step {
             Some(Word::Yes) => confirm(*stage, nickname.clone(), *date, &t),
             _ => reask(state, &t, t.fix_hint()),
         },
+        // Answered by `life::step_state` before this match.
+        _ => idle(input, typed, ctx, &t),
     }
 }
 
-fn kind(stage: Stage) -> DateKind {
+pub(super) fn kind(stage: Stage) -> DateKind {
     match stage {
         Stage::Pregnancy => DateKind::DueDate,
         Stage::Child => DateKind::Birthday,
     }
 }
 
-fn read_date(
+pub(super) fn read_date(
     input: &Input,
     stage: Stage,
     today: NaiveDate,
@@ -402,9 +660,11 @@ fn on_follow(unblocked: bool, ctx: &Context<'_>, t: &texts::Texts<'_>) -> Step {
         .iter()
         .map(RegistrationSummary::unblocked)
         .collect();
+    // Only the reader's own: a family reader's registrations are their owner's to restore.
     let unblock = ctx
         .registrations
         .iter()
+        .filter(|r| r.owned())
         .filter_map(|r| r.before_block.map(|to| (r.id, to)))
         .collect();
     Step {
@@ -415,10 +675,15 @@ fn on_follow(unblocked: bool, ctx: &Context<'_>, t: &texts::Texts<'_>) -> Step {
 }
 
 fn idle(input: &Input, typed: Option<Word>, ctx: &Context<'_>, t: &texts::Texts<'_>) -> Step {
+    if let Some(step) = typed.and_then(|w| life::idle(w, ctx, t)) {
+        return step;
+    }
     if ctx.registrations.is_empty() {
         // Never silence: anyone not yet registered is invited to register.
         return match typed {
             Some(Word::Stage(stage)) => ask_nickname(stage, None, t),
+            Some(Word::Born) => ask_nickname(Stage::Child, None, t),
+            Some(Word::Register) => step_to(State::AskStage, vec![t.ask_stage(None)]),
             _ => step_to(State::AskStage, vec![t.invite(), t.ask_stage(None)]),
         };
     }
@@ -429,42 +694,25 @@ fn idle(input: &Input, typed: Option<Word>, ctx: &Context<'_>, t: &texts::Texts<
             step_to(State::Idle, vec![t.too_many()])
         }
         Some(Word::Register) => step_to(State::AskStage, vec![t.ask_stage(Some(t.add_intro()))]),
-        Some(Word::Stage(stage)) => ask_nickname(stage, None, t),
-        Some(Word::Show) => step_to(State::Idle, vec![t.list(ctx.registrations)]),
-        Some(Word::Stop) => {
-            if ctx
-                .registrations
-                .iter()
-                .any(|r| r.status == RegistrationStatus::Active)
-            {
-                step_to(State::ConfirmStop, vec![t.ask_stop(None)])
-            } else {
-                step_to(State::Idle, vec![t.nothing_to_stop(ctx.registrations)])
-            }
-        }
-        Some(Word::Resume) => {
-            if ctx
-                .registrations
-                .iter()
-                .any(|r| r.status == RegistrationStatus::Stopped)
-            {
-                Step {
-                    state: State::Idle,
-                    replies: vec![t.resumed()],
-                    effect: Some(Effect::Resume(ids_with(
-                        ctx.registrations,
-                        &[RegistrationStatus::Stopped],
-                    ))),
-                }
-            } else {
-                step_to(State::Idle, vec![t.nothing_to_resume()])
-            }
-        }
+        Some(Word::Stage(stage)) => start_stage(stage, ctx, t),
         Some(Word::Cancel) => step_to(State::Idle, vec![t.nothing_to_cancel()]),
         _ => match input {
             Input::NonText => step_to(State::Idle, vec![t.thanks_for_stamp()]),
             _ => step_to(State::Idle, vec![t.help(ctx.registrations)]),
         },
+    }
+}
+
+/// Whether the reader is adding a registration beside their own.
+fn adding(ctx: &Context<'_>) -> bool {
+    ctx.registrations.iter().any(RegistrationSummary::owned)
+}
+
+/// The stage is chosen: ask the nickname, or, when adding a child, keep the one the reader has.
+fn start_stage(stage: Stage, ctx: &Context<'_>, t: &texts::Texts<'_>) -> Step {
+    match ctx.registrations.iter().find(|r| r.owned()) {
+        Some(own) => ask_date(stage, own.nickname.clone(), t, None),
+        None => ask_nickname(stage, None, t),
     }
 }
 
@@ -475,7 +723,12 @@ fn ask_nickname(stage: Stage, keep_date: Option<NaiveDate>, t: &texts::Texts<'_>
     )
 }
 
-fn ask_date(stage: Stage, nickname: String, t: &texts::Texts<'_>, problem: Option<String>) -> Step {
+pub(super) fn ask_date(
+    stage: Stage,
+    nickname: String,
+    t: &texts::Texts<'_>,
+    problem: Option<String>,
+) -> Step {
     let msg = t.ask_date(stage, &nickname, problem);
     step_to(State::AskDate { stage, nickname }, vec![msg])
 }
@@ -507,6 +760,7 @@ fn complete(
         effect: Some(Effect::Register {
             subject: Subject::new(stage, date),
             nickname: Nickname::from_trusted(nickname),
+            child_name: None,
         }),
     }
 }
@@ -534,6 +788,8 @@ fn reask(state: &State, t: &texts::Texts<'_>, problem: String) -> Step {
         }
         State::Fix { .. } => t.ask_fix_with(problem),
         State::ConfirmStop => t.ask_stop(problem),
+        // The other questions re-ask themselves (`life.rs`).
+        _ => return step_to(state.clone(), Vec::new()),
     };
     step_to(state.clone(), vec![msg])
 }
@@ -577,5 +833,7 @@ pub(crate) fn nickname_problem(e: &NicknameError) -> String {
     }
 }
 
+#[cfg(test)]
+mod life_tests;
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,8 @@ fn info() -> ServiceInfo {
         delivery_time: "朝9時ごろ".into(),
         child_daily_until: 100,
         last_pregnancy_day: 293,
+        faq: Vec::new(),
+        line_basic_id: None,
     }
 }
 
@@ -27,6 +29,8 @@ fn run(start: State, inputs: &[Input], regs: &[RegistrationSummary]) -> (Step, V
         today: d(2026, 11, 21),
         registrations: regs,
         info: &info,
+        invitation: None,
+        fresh_code: "ABCDEFGH",
     };
     let mut state = start;
     let mut texts = Vec::new();
@@ -62,6 +66,7 @@ fn pregnancy_registration_with_typed_reiwa_date() {
         Some(Effect::Register {
             subject: Subject::new(Stage::Pregnancy, d(2027, 3, 15)),
             nickname: Nickname::from_trusted("はなこ".into()),
+            child_name: None,
         })
     );
     assert_eq!(last.state, State::Idle);
@@ -93,6 +98,7 @@ fn child_registration_with_the_date_picker() {
         Some(Effect::Register {
             subject: Subject::new(Stage::Child, d(2026, 8, 1)),
             nickname: Nickname::from_trusted("たろうパパ".into()),
+            child_name: None,
         })
     );
     assert!(
@@ -248,6 +254,7 @@ fn fixing_only_the_nickname_keeps_the_date() {
         Some(Effect::Register {
             subject: Subject::new(Stage::Pregnancy, d(2027, 3, 15)),
             nickname: Nickname::from_trusted("はな".into()),
+            child_name: None,
         })
     );
 }
@@ -281,6 +288,7 @@ fn fixing_only_the_date_keeps_the_nickname() {
             Some(Effect::Register {
                 subject: Subject::new(Stage::Pregnancy, d(2027, 4, 1)),
                 nickname: Nickname::from_trusted("はなこ".into()),
+                child_name: None,
             }),
             "{word}"
         );
@@ -314,6 +322,10 @@ fn registered_readers_never_get_silence() {
         nickname: "はなこ".into(),
         date: d(2027, 3, 15),
         status: RegistrationStatus::Active,
+        role: ReaderRole::Owner,
+        closed: false,
+        child_name: None,
+        family: Vec::new(),
     }];
     for input in [
         text("こんにちは"),
@@ -348,6 +360,10 @@ fn welcome_back_after_unblocking() {
         nickname: "はなこ".into(),
         date: d(2026, 1, 1),
         status: RegistrationStatus::Active,
+        role: ReaderRole::Owner,
+        closed: false,
+        child_name: None,
+        family: Vec::new(),
     }];
     let (last, texts) = run(State::Idle, &[Input::Follow { unblocked: true }], &regs);
     assert_eq!(last.state, State::Idle);
@@ -405,31 +421,45 @@ fn stop_and_resume_from_the_chat() {
         nickname: "はなこ".into(),
         date: d(2026, 1, 1),
         status: RegistrationStatus::Active,
+        role: ReaderRole::Owner,
+        closed: false,
+        child_name: None,
+        family: Vec::new(),
     }];
     let (last, texts) = run(State::Idle, &[text("配信停止")], &active);
-    assert_eq!(last.state, State::ConfirmStop);
+    let asking = State::ConfirmPause {
+        regs: vec![RegistrationId::new(1)],
+        end: false,
+    };
+    assert_eq!(last.state, asking);
     assert!(last.effect.is_none(), "asks first");
-    assert!(texts[0].contains("停止しますか"));
-    let (last, _) = run(State::ConfirmStop, &[text("停止する")], &active);
+    assert!(texts[0].contains("一時停止しますか"));
+    let (last, _) = run(asking.clone(), &[text("停止する")], &active);
     assert_eq!(
         last.effect,
         Some(Effect::Stop(vec![RegistrationId::new(1)]))
     );
     for keep in ["停止しない", "やめない", "いいえ"] {
-        let (last, texts) = run(State::ConfirmStop, &[text(keep)], &active);
+        let (last, texts) = run(asking.clone(), &[text(keep)], &active);
         assert!(last.effect.is_none());
         assert_eq!(last.state, State::Idle);
         assert!(texts[0].contains("これからも"), "{keep}: {texts:?}");
     }
     // 「やめる」 could mean "stop the messages" or "never mind": neither is guessed.
-    let (last, texts) = run(State::ConfirmStop, &[text("やめる")], &active);
+    let (last, texts) = run(asking.clone(), &[text("やめる")], &active);
     assert!(last.effect.is_none());
-    assert_eq!(last.state, State::ConfirmStop, "asks again");
+    assert_eq!(last.state, asking, "asks again");
     assert!(
         texts[0].contains("「停止する」か「停止しない」"),
         "{texts:?}"
     );
     assert!(!texts.iter().any(|t| t.contains("これからも")));
+    // A conversation saved before the menu flows still finishes.
+    let (last, _) = run(State::ConfirmStop, &[text("停止する")], &active);
+    assert_eq!(
+        last.effect,
+        Some(Effect::Stop(vec![RegistrationId::new(1)]))
+    );
     let labels = step(
         &State::Idle,
         &text("配信停止"),
@@ -437,6 +467,8 @@ fn stop_and_resume_from_the_chat() {
             today: d(2026, 11, 21),
             registrations: &active,
             info: &info(),
+            invitation: None,
+            fresh_code: "ABCDEFGH",
         },
     )
     .labels();
@@ -465,6 +497,10 @@ fn block_and_unblock_name_the_registrations_and_restore_what_they_were() {
         nickname: "はなこ".into(),
         date: d(2026, 1, 1),
         status,
+        role: ReaderRole::Owner,
+        closed: false,
+        child_name: None,
+        family: Vec::new(),
     };
     use RegistrationStatus::*;
     let before = vec![
@@ -513,6 +549,10 @@ fn summary(id: i64, stage: Stage) -> RegistrationSummary {
         nickname: "はなこ".into(),
         date: d(2026, 8, 1),
         status: RegistrationStatus::Active,
+        role: ReaderRole::Owner,
+        closed: false,
+        child_name: None,
+        family: Vec::new(),
     }
 }
 
@@ -598,15 +638,13 @@ fn registered_readers_can_add_up_to_the_limit() {
         }
     ));
     let (s, _) = run(State::Idle, &[text("妊娠中")], &one);
-    assert!(
-        matches!(
-            s.state,
-            State::AskNickname {
-                stage: Stage::Pregnancy,
-                ..
-            }
-        ),
-        "a stage word starts another registration"
+    assert_eq!(
+        s.state,
+        State::AskDate {
+            stage: Stage::Pregnancy,
+            nickname: "はなこ".into()
+        },
+        "a stage word starts another registration, keeping the reader's nickname"
     );
     let full: Vec<_> = (1..=MAX_REGISTRATIONS as i64)
         .map(|i| summary(i, Stage::Child))
@@ -753,15 +791,13 @@ fn every_text() -> Vec<(&'static str, String)> {
         ("nothing_to_cancel", m(t.nothing_to_cancel())),
         ("too_many", m(t.too_many())),
         ("welcome_back", m(t.welcome_back(&regs))),
-        ("list", m(t.list(&regs))),
+        ("show", m(t.show(&regs))),
         ("help", m(t.help(&regs))),
         ("ask_stop", m(t.ask_stop(None))),
         ("stop_hint", t.stop_hint()),
         ("stopped", m(t.stopped())),
         ("kept_going", m(t.kept_going())),
-        ("nothing_to_stop", m(t.nothing_to_stop(&regs))),
         ("resumed", m(t.resumed())),
-        ("nothing_to_resume", m(t.nothing_to_resume())),
         ("thanks_for_stamp", m(t.thanks_for_stamp())),
         ("slow_down", m(t.slow_down())),
     ];
@@ -828,15 +864,37 @@ fn the_conversation_follows_the_editors_style_guide() {
 fn a_stop_says_it_covers_every_registration_and_a_finished_one_is_not_offered_a_resume() {
     let two = [summary(1, Stage::Child), summary(2, Stage::Child)];
     let (last, texts) = run(State::Idle, &[text("配信停止")], &two);
-    assert_eq!(last.state, State::ConfirmStop);
-    assert!(texts[0].contains("2人分すべて"), "{texts:?}");
+    let ids = vec![RegistrationId::new(1), RegistrationId::new(2)];
+    assert_eq!(
+        last.state,
+        State::Pick {
+            action: Pick::Pause,
+            candidates: ids.clone()
+        }
+    );
+    assert!(texts[0].contains("1. はなこさん"), "{texts:?}");
+    assert!(texts[0].contains("2. はなこさん"), "{texts:?}");
+    let (last, texts) = run(State::Idle, &[text("配信停止"), text("すべて")], &two);
+    assert_eq!(
+        last.state,
+        State::ConfirmPause {
+            regs: ids.clone(),
+            end: false
+        }
+    );
+    assert_eq!(texts[1].matches("・はなこさん").count(), 2, "{texts:?}");
+    let (last, _) = run(
+        State::Idle,
+        &[text("配信停止"), text("2"), text("停止する")],
+        &two,
+    );
+    assert_eq!(
+        last.effect,
+        Some(Effect::Stop(vec![RegistrationId::new(2)])),
+        "one registration of two"
+    );
     let (_, texts) = run(State::Idle, &[text("配信停止")], &two[..1]);
     assert!(!texts[0].contains("すべて"), "{texts:?}");
-    let (_, texts) = run(State::ConfirmStop, &[text("やめる")], &two);
-    assert!(
-        texts[0].contains("2人分すべて"),
-        "the re-ask too: {texts:?}"
-    );
 
     let completed = [RegistrationSummary {
         status: RegistrationStatus::Completed,

@@ -26,7 +26,13 @@ pub struct ServiceInfo {
     pub child_daily_until: i64,
     /// The last gestational day with a message (293: 妊娠41週6日).
     pub last_pregnancy_day: i64,
+    /// よくある質問, from the content pack.
+    pub faq: Vec<Faq>,
+    /// The account's basic ID (`@…`), for invitation links; none: the code alone.
+    pub line_basic_id: Option<String>,
 }
+
+pub use crate::content::Faq;
 
 impl Default for ServiceInfo {
     fn default() -> Self {
@@ -38,11 +44,13 @@ impl Default for ServiceInfo {
             delivery_time: "朝".into(),
             child_daily_until: 100,
             last_pregnancy_day: 293,
+            faq: Vec::new(),
+            line_basic_id: None,
         }
     }
 }
 
-pub(super) struct Texts<'a> {
+pub(crate) struct Texts<'a> {
     pub info: &'a ServiceInfo,
     pub today: NaiveDate,
     /// The reader's registrations receiving messages now: a stop covers them all.
@@ -72,7 +80,7 @@ impl Texts<'_> {
     }
 
     pub fn add_intro(&self) -> String {
-        "ふたごやごきょうだいなど、もう1人分の登録ですね。".into()
+        "ふたごやごきょうだい、新しい妊娠など、もう1人分の登録ですね。".into()
     }
 
     pub fn ask_stage(&self, problem: Option<String>) -> Message {
@@ -252,7 +260,7 @@ impl Texts<'_> {
             self.cadence(stage, date)
         );
         if first {
-            text.push_str("\n\n登録内容を見るときは「登録内容」、ごきょうだいやふたごの登録は「追加登録」と送ってください。");
+            text.push_str("\n\n登録内容を見るときは「登録内容」、ごきょうだいやふたごの登録は「子どもを追加」と送ってください。画面下のメニューからもできます。");
         }
         Message::text(text)
     }
@@ -285,6 +293,23 @@ impl Texts<'_> {
         )
     }
 
+    /// 「やめる」 in the middle of something: the registration's words, or a plain "stopped".
+    pub fn cancelled_in(&self, state: &super::State) -> Message {
+        use super::State::*;
+        match state {
+            AskStage
+            | AskNickname { .. }
+            | AskDate { .. }
+            | Confirm { .. }
+            | Fix { .. }
+            | AskChildName { .. }
+            | ConfirmChild { .. }
+            | JoinNickname { .. }
+            | ConfirmJoin { .. } => self.cancelled(),
+            _ => Message::text("わかりました。何も変えずに、そのままにしておきますね。"),
+        }
+    }
+
     pub fn nothing_to_cancel(&self) -> Message {
         Message::text("いま進めている手続きはありません。")
     }
@@ -311,10 +336,6 @@ impl Texts<'_> {
             "{name}さん、おかえりなさい。\n{status}\n\n{}",
             self.list_lines(regs)
         ))
-    }
-
-    pub fn list(&self, regs: &[RegistrationSummary]) -> Message {
-        Message::text(format!("登録内容です。\n{}", self.list_lines(regs)))
     }
 
     fn list_lines(&self, regs: &[RegistrationSummary]) -> String {
@@ -349,10 +370,14 @@ impl Texts<'_> {
             .unwrap_or_default();
         Message::text_with_quick_reply(
             format!(
-                "{name}さん、メッセージありがとうございます。\nこのアカウントでは、妊娠週数やお子さんの成長に合わせたメッセージと{}の子育て情報を、{}にお届けしています。\n\n・登録内容を見る：「登録内容」\n・ふたごやごきょうだいを追加：「追加登録」\n・配信を止める／再開する：「配信停止」／「配信再開」\n\nこのトークでは個別のご相談にお答えできません。ご相談やお問い合わせは、{}へどうぞ。{grief}",
+                "{name}さん、メッセージありがとうございます。\nこのアカウントでは、妊娠週数やお子さんの成長に合わせたメッセージと{}の子育て情報を、{}にお届けしています。\n\n・登録内容を見る・変更する：「登録内容」\n・赤ちゃんが生まれたら：「出産しました」\n・ふたごやごきょうだいを追加：「子どもを追加」\n・配信を止める／再開する：「配信停止」／「配信再開」\n・ご家族にも届ける：「家族と共有」\n・そのほか：「設定」\n\nこのトークでは個別のご相談にお答えできません。ご相談やお問い合わせは、{}へどうぞ。{grief}",
                 self.info.municipality, self.info.delivery_time, self.info.contact
             ),
-            vec![Action::say("登録内容"), Action::say("追加登録")],
+            vec![
+                Action::say("登録内容"),
+                Action::say("子どもを追加"),
+                Action::say("設定"),
+            ],
         )
     }
 
@@ -388,16 +413,6 @@ impl Texts<'_> {
         Message::text("わかりました。これからもメッセージをお届けしますね。")
     }
 
-    pub fn nothing_to_stop(&self, regs: &[RegistrationSummary]) -> Message {
-        if regs.iter().any(|r| r.status == RegistrationStatus::Stopped) {
-            Message::text(
-                "いま配信中の登録はありません。再開するときは「配信再開」と送ってください。",
-            )
-        } else {
-            Message::text("いま配信中の登録はありません。")
-        }
-    }
-
     pub fn resumed(&self) -> Message {
         Message::text(format!(
             "配信を再開しました。また{}に、メッセージをお届けします。",
@@ -405,14 +420,10 @@ impl Texts<'_> {
         ))
     }
 
-    pub fn nothing_to_resume(&self) -> Message {
-        Message::text("停止中の登録はありません。")
-    }
-
     pub fn thanks_for_stamp(&self) -> Message {
         Message::text_with_quick_reply(
             "スタンプありがとうございます。\n登録内容を見るときは「登録内容」と送ってください。",
-            vec![Action::say("登録内容"), Action::say("追加登録")],
+            vec![Action::say("登録内容"), Action::say("子どもを追加")],
         )
     }
 

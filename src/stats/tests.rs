@@ -50,6 +50,7 @@ fn register(
         user,
         subject,
         &Nickname::from_trusted(nickname.into()),
+        None,
         day,
         &at(day, hour),
     )

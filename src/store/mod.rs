@@ -5,6 +5,7 @@
 pub mod broadcasts;
 pub mod deliveries;
 pub mod events;
+pub mod family;
 mod inbox;
 pub mod leases;
 pub mod outbox;

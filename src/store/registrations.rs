@@ -22,6 +22,10 @@ pub struct Registration {
     pub before_block: Option<RegistrationStatus>,
     /// Asia/Tokyo date the current delivery run began.
     pub started_on: NaiveDate,
+    /// How the family tells this child apart.
+    pub child_name: Option<String>,
+    /// Closed after a loss: never active again.
+    pub closed: bool,
 }
 
 fn parse_date(s: &str) -> rusqlite::Result<NaiveDate> {
@@ -57,10 +61,13 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Registration> {
         status,
         before_block,
         started_on: parse_date(&r.get::<_, String>("started_on")?)?,
+        child_name: r.get("child_name")?,
+        closed: r.get::<_, Option<String>>("closed")?.is_some(),
     })
 }
 
 const COLUMNS: &str = "r.id, r.user_id, r.stage, r.nickname, r.due_date, r.birthday, r.status, r.started_on,
+     r.child_name, r.closed,
      (SELECT h.from_status FROM registration_status_history h
       WHERE h.registration_id = r.id AND h.to_status = 'blocked' ORDER BY h.id DESC LIMIT 1) AS before_block";
 
@@ -70,6 +77,7 @@ pub fn create(
     user_id: UserId,
     subject: Subject,
     nickname: &Nickname,
+    child_name: Option<&Nickname>,
     today: NaiveDate,
     now: &str,
 ) -> Result<RegistrationId, StoreError> {
@@ -78,10 +86,10 @@ pub fn create(
         Subject::Child { birthday } => (None, Some(birthday.to_string())),
     };
     conn.prepare_cached(
-        "INSERT INTO registrations (user_id, stage, nickname, due_date, birthday, status, started_on, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7, ?7)",
+        "INSERT INTO registrations (user_id, stage, nickname, due_date, birthday, status, started_on, created_at, updated_at, child_name)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7, ?7, ?8)",
     )?
-    .execute(params![user_id, subject.stage().as_str(), nickname.as_str(), due, birthday, today.to_string(), now])?;
+    .execute(params![user_id, subject.stage().as_str(), nickname.as_str(), due, birthday, today.to_string(), now, child_name.map(Nickname::as_str)])?;
     let id = RegistrationId::new(conn.last_insert_rowid());
     conn.prepare_cached(
         "INSERT INTO registration_readers (registration_id, user_id, role, added_at) VALUES (?1, ?2, 'owner', ?3)",
@@ -126,8 +134,16 @@ pub fn set_status(
     if from == to {
         return Ok(());
     }
-    conn.prepare_cached("UPDATE registrations SET status = ?2, updated_at = ?3 WHERE id = ?1")?
+    // A registration closed after a loss is never active again, whoever asks.
+    let moved = conn
+        .prepare_cached(
+            "UPDATE registrations SET status = ?2, updated_at = ?3
+             WHERE id = ?1 AND NOT (?2 = 'active' AND closed IS NOT NULL)",
+        )?
         .execute(params![id, to.as_str(), now])?;
+    if moved == 0 {
+        return Ok(());
+    }
     record_history(conn, id, Some(from), to, reason, now)
 }
 
@@ -185,7 +201,96 @@ pub fn move_to(
         return Ok(false);
     }
     set_status(conn, id, to, reason, now)?;
+    Ok(get(conn, id)?.is_some_and(|r| r.status == to))
+}
+
+/// The child of a pregnancy registration was born: the same registration becomes the child's,
+/// its delivery starting from `today` (the notices it took stay taken). A registration stopped
+/// while waiting for the news becomes active. Returns whether it changed (not if it is no
+/// longer a pregnancy, or closed).
+pub fn born(
+    conn: &Connection,
+    id: RegistrationId,
+    birthday: NaiveDate,
+    today: NaiveDate,
+    now: &str,
+) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE registrations SET stage = 'child', birthday = ?2, started_on = ?3, updated_at = ?4
+             WHERE id = ?1 AND stage = 'pregnancy' AND closed IS NULL",
+        )?
+        .execute(params![id, birthday.to_string(), today.to_string(), now])?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    move_to(conn, id, RegistrationStatus::Active, "born", now)?;
     Ok(true)
+}
+
+/// A loss: the registration is closed for good and stopped (unless already ended), its
+/// unused invitations dropped. Returns whether it was open.
+pub fn close_for_loss(
+    conn: &Connection,
+    id: RegistrationId,
+    now: &str,
+) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE registrations SET closed = 'loss', updated_at = ?2 WHERE id = ?1 AND closed IS NULL",
+        )?
+        .execute(params![id, now])?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    if get(conn, id)?.is_some_and(|r| r.status == RegistrationStatus::Active) {
+        set_status(conn, id, RegistrationStatus::Stopped, "loss", now)?;
+    }
+    conn.prepare_cached("DELETE FROM invitations WHERE registration_id = ?1 AND used_at IS NULL")?
+        .execute([id])?;
+    Ok(true)
+}
+
+/// Changes the owner's nickname.
+pub fn set_nickname(
+    conn: &Connection,
+    id: RegistrationId,
+    nickname: &Nickname,
+    now: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE registrations SET nickname = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, nickname.as_str(), now])?;
+    Ok(())
+}
+
+/// Changes the child's name (`None` removes it).
+pub fn set_child_name(
+    conn: &Connection,
+    id: RegistrationId,
+    name: Option<&Nickname>,
+    now: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE registrations SET child_name = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, name.map(Nickname::as_str), now])?;
+    Ok(())
+}
+
+/// Changes the due date or birthday, as the registration's stage has it.
+pub fn set_date(
+    conn: &Connection,
+    id: RegistrationId,
+    date: NaiveDate,
+    now: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE registrations SET
+            due_date = CASE stage WHEN 'pregnancy' THEN ?2 ELSE due_date END,
+            birthday = CASE stage WHEN 'child' THEN ?2 ELSE birthday END,
+            updated_at = ?3
+         WHERE id = ?1",
+    )?
+    .execute(params![id, date.to_string(), now])?;
+    Ok(())
 }
 
 /// Delivery of a resumed registration restarts from `today` (no burst of missed days).

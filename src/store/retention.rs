@@ -203,6 +203,16 @@ pub fn erase(
     Ok(report)
 }
 
+/// Erases one reader inside the caller's transaction (a request made from the chat): as
+/// [`erase`], without the WAL checkpoint. Returns (registrations, events) removed.
+pub fn erase_in(
+    conn: &Connection,
+    user_id: crate::domain::UserId,
+    now: DateTime<Utc>,
+) -> Result<(usize, usize), StoreError> {
+    anonymise(conn, user_id.get(), Cause::Erasure, now)
+}
+
 /// Runs retention once a day until `stop` turns true (the first run a minute after start).
 pub async fn run_daily(
     database: PathBuf,

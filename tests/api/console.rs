@@ -463,14 +463,7 @@ async fn a_broadcast_to_4_to_6_month_olds_reaches_each_of_them_once_and_no_one_e
     app.settle().await;
     let d = &app.double;
     let born = today.checked_sub_months(Months::new(5)).unwrap();
-    app.say(&[
-        d.text_event(&twins, "追加登録"),
-        d.text_event(&twins, "子育て中"),
-        d.text_event(&twins, "ふたご"),
-        d.text_event(&twins, &born.format("%Y/%m/%d").to_string()),
-        d.text_event(&twins, "はい"),
-    ])
-    .await;
+    app.add_child(&twins, "子育て中", born, "ふたごの妹").await;
     app.settle().await;
     assert_eq!(
         app.count("SELECT count(*) FROM registrations WHERE status = 'active'"),

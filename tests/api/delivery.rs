@@ -273,8 +273,7 @@ async fn twins_get_both_messages_named_in_one_push() {
     let birthday = today - Days::new(10);
     app.register(&u, "子育て中", "はなこ", birthday).await;
     app.settle().await;
-    app.say(&[app.double.text_event(&u, "追加登録")]).await;
-    app.register(&u, "子育て中", "はなこ", birthday).await;
+    app.add_child(&u, "子育て中", birthday, "なし").await;
     app.settle().await;
     summary(&app.push_cli(&["--json"]));
     let pushes = pushes_by_user(&app);
@@ -542,8 +541,7 @@ async fn a_rerun_sends_exactly_what_was_recorded() {
     app.double.inject_on(Some(Via::Push), Fault::Status(503), 5);
     summary(&app.push_cli(&["--json"]));
     // A twin is registered before the rerun: the recorded push does not change under its key.
-    app.say(&[app.double.text_event(&u, "追加登録")]).await;
-    app.register(&u, "子育て中", "はなこ", birthday).await;
+    app.add_child(&u, "子育て中", birthday, "なし").await;
     app.settle().await;
     let s = summary(&app.push_cli(&["--json"]));
     assert_eq!(s["sent"], 1, "{s}");

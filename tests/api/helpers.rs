@@ -138,6 +138,7 @@ pub fn settings_for(double: &LineDouble, db_path: PathBuf) -> Settings {
         push_time: PushTime::Off,
         content_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("messages"),
         richmenu_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("richmenus"),
+        line_basic_id: Some("@yorisoitest".into()),
         push_rate: 1_950,
         multicast_rate: 200,
         push_concurrency: 16,
@@ -373,6 +374,20 @@ impl TestApp {
             d.text_event(user, stage),
             d.text_event(user, nickname),
             d.text_event(user, &date.format("%Y/%m/%d").to_string()),
+            d.text_event(user, "はい"),
+        ];
+        assert_eq!(self.send(&events).await, 200);
+    }
+
+    /// Adds a pregnancy or child beside a reader's registration (「子どもを追加」): the stage,
+    /// the date and the child's name (「なし」 for none); the reader's nickname is kept.
+    pub async fn add_child(&self, user: &str, stage: &str, date: NaiveDate, child_name: &str) {
+        let d = &self.double;
+        let events = [
+            d.text_event(user, "子どもを追加"),
+            d.text_event(user, stage),
+            d.text_event(user, &date.format("%Y/%m/%d").to_string()),
+            d.text_event(user, child_name),
             d.text_event(user, "はい"),
         ];
         assert_eq!(self.send(&events).await, 200);

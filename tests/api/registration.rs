@@ -205,8 +205,8 @@ async fn twins_are_two_registrations_of_one_reader() {
         "はい",
         "追加登録",
         "子育て中",
-        "はなこ",
         "2026/8/1",
+        "なし",
         "はい",
         "登録内容",
     ] {

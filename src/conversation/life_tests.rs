@@ -1,0 +1,545 @@
+//! The life events and settings, step by step (`life.rs`).
+
+use super::*;
+
+const TODAY: (i32, u32, u32) = (2026, 11, 21);
+
+fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, day).unwrap()
+}
+
+fn today() -> NaiveDate {
+    d(TODAY.0, TODAY.1, TODAY.2)
+}
+
+fn info() -> ServiceInfo {
+    ServiceInfo {
+        service_name: "サンプル市 子育て応援LINE".into(),
+        municipality: "サンプル市".into(),
+        contact: "サンプル市 こども家庭センター".into(),
+        grief_contact: Some("サンプル市 保健師相談（電話 000）".into()),
+        delivery_time: "朝9時ごろ".into(),
+        child_daily_until: 100,
+        last_pregnancy_day: 293,
+        faq: vec![Faq {
+            question: "料金はかかりますか？".into(),
+            answer: "無料です。".into(),
+        }],
+        line_basic_id: Some("@yorisoi".into()),
+    }
+}
+
+fn text(s: &str) -> Input {
+    Input::Text(s.into())
+}
+
+fn menu(data: &str) -> Input {
+    Input::Postback {
+        data: format!("menu:{data}"),
+        date: None,
+    }
+}
+
+fn reg(id: i64, stage: Stage) -> RegistrationSummary {
+    RegistrationSummary {
+        id: RegistrationId::new(id),
+        before_block: None,
+        stage,
+        nickname: "はなこ".into(),
+        date: match stage {
+            Stage::Pregnancy => d(2026, 12, 20),
+            Stage::Child => d(2026, 8, 1),
+        },
+        status: RegistrationStatus::Active,
+        role: ReaderRole::Owner,
+        closed: false,
+        child_name: None,
+        family: Vec::new(),
+    }
+}
+
+fn id(n: i64) -> RegistrationId {
+    RegistrationId::new(n)
+}
+
+/// Runs inputs; returns the last step and every reply text.
+fn run_with(
+    start: State,
+    inputs: &[Input],
+    regs: &[RegistrationSummary],
+    invitation: Option<InvitationCheck>,
+) -> (Step, Vec<String>) {
+    let info = info();
+    let ctx = Context {
+        today: today(),
+        registrations: regs,
+        info: &info,
+        invitation,
+        fresh_code: "ABCDEFGH",
+    };
+    let mut state = start;
+    let mut texts = Vec::new();
+    let mut last = None;
+    for i in inputs {
+        let s = step(&state, i, &ctx);
+        for l in s.labels() {
+            assert!(l.chars().count() <= 20, "label too long: {l}");
+        }
+        assert!(s.replies.len() <= 5);
+        texts.extend(s.replies.iter().map(|m| m.preview_text().to_owned()));
+        state = s.state.clone();
+        last = Some(s);
+    }
+    (last.expect("at least one input"), texts)
+}
+
+fn run(start: State, inputs: &[Input], regs: &[RegistrationSummary]) -> (Step, Vec<String>) {
+    run_with(start, inputs, regs, None)
+}
+
+#[test]
+fn the_birth_from_the_menu_turns_the_pregnancy_into_the_child() {
+    let regs = [reg(1, Stage::Pregnancy)];
+    let (last, texts) = run(
+        State::Idle,
+        &[menu("born"), text("今日"), text("はい")],
+        &regs,
+    );
+    assert_eq!(
+        last.effect,
+        Some(Effect::Born {
+            regs: vec![id(1)],
+            birthday: today()
+        })
+    );
+    assert!(texts[1].contains("切り替えます"), "{texts:?}");
+    assert!(texts[2].contains("おめでとう"), "{texts:?}");
+    // Typed, with the date written out; 「昨日」 too.
+    let (last, _) = run(
+        State::Idle,
+        &[text("出産しました"), text("昨日"), text("はい")],
+        &regs,
+    );
+    assert_eq!(
+        last.effect,
+        Some(Effect::Born {
+            regs: vec![id(1)],
+            birthday: d(2026, 11, 20)
+        })
+    );
+    // A future birthday is refused with its range, and nothing changes.
+    let (last, texts) = run(
+        State::Idle,
+        &[text("出産しました"), text("2026年12月1日")],
+        &regs,
+    );
+    assert!(last.effect.is_none());
+    assert!(matches!(last.state, State::AskBirthday { .. }));
+    assert!(texts[1].contains("今日"), "{texts:?}");
+}
+
+#[test]
+fn twins_are_born_together_or_one_at_a_time() {
+    let regs = [reg(1, Stage::Pregnancy), reg(2, Stage::Pregnancy)];
+    let (last, texts) = run(State::Idle, &[menu("born")], &regs);
+    assert!(matches!(
+        last.state,
+        State::Pick {
+            action: Pick::Born,
+            ..
+        }
+    ));
+    assert!(texts[0].contains("すべて"), "{texts:?}");
+    let (last, _) = run(
+        State::Idle,
+        &[menu("born"), text("すべて"), text("今日"), text("はい")],
+        &regs,
+    );
+    assert_eq!(
+        last.effect,
+        Some(Effect::Born {
+            regs: vec![id(1), id(2)],
+            birthday: today()
+        })
+    );
+    let (last, _) = run(
+        State::Idle,
+        &[menu("born"), text("2"), text("今日"), text("はい")],
+        &regs,
+    );
+    assert_eq!(
+        last.effect,
+        Some(Effect::Born {
+            regs: vec![id(2)],
+            birthday: today()
+        })
+    );
+    // A number not offered is asked again.
+    let (last, _) = run(State::Idle, &[menu("born"), text("3")], &regs);
+    assert!(matches!(last.state, State::Pick { .. }));
+}
+
+#[test]
+fn the_birth_button_of_a_daily_message_goes_straight_to_the_confirmation() {
+    let regs = [reg(1, Stage::Pregnancy), reg(2, Stage::Child)];
+    let picked = |data: &str| Input::Postback {
+        data: data.into(),
+        date: Some("2026-11-19".into()),
+    };
+    let (last, _) = run(State::Idle, &[picked("born:1"), text("はい")], &regs);
+    assert_eq!(
+        last.effect,
+        Some(Effect::Born {
+            regs: vec![id(1)],
+            birthday: d(2026, 11, 19)
+        })
+    );
+    // Not a pregnancy any more, not theirs, or shared with them: nothing changes.
+    for data in ["born:2", "born:99"] {
+        let (last, texts) = run(State::Idle, &[picked(data)], &regs);
+        assert!(last.effect.is_none(), "{data}");
+        assert_eq!(last.state, State::Idle, "{data}: {texts:?}");
+    }
+    let shared = [RegistrationSummary {
+        role: ReaderRole::Family,
+        ..reg(1, Stage::Pregnancy)
+    }];
+    let (last, texts) = run(State::Idle, &[picked("born:1")], &shared);
+    assert!(last.effect.is_none());
+    assert!(texts[0].contains("ご本人から"), "{texts:?}");
+}
+
+#[test]
+fn while_registering_the_birth_word_means_raising_a_child() {
+    let (last, _) = run(State::AskStage, &[text("出産しました")], &[]);
+    assert!(matches!(
+        last.state,
+        State::AskNickname {
+            stage: Stage::Child,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn the_loss_path_asks_nothing_closes_for_good_and_gives_the_grief_contact() {
+    let regs = [reg(1, Stage::Pregnancy)];
+    let (last, texts) = run(
+        State::Idle,
+        &[
+            menu("settings"),
+            text("流産・死産・お子さんを亡くされた方へ"),
+            text("はい"),
+        ],
+        &regs,
+    );
+    assert_eq!(last.effect, Some(Effect::Loss(vec![id(1)])));
+    assert!(texts[2].contains("保健師相談（電話 000）"), "{texts:?}");
+    assert!(
+        !texts
+            .iter()
+            .any(|t| t.contains("理由") || t.contains("教えて")),
+        "{texts:?}"
+    );
+    // The confirmation's button says what it does.
+    let (last, _) = run(State::Idle, &[text("流産")], &regs);
+    assert_eq!(last.labels(), ["メッセージを止める", "やめる"]);
+    // 「やめる」 changes nothing.
+    let (last, _) = run(State::Idle, &[text("流産"), text("やめる")], &regs);
+    assert!(last.effect.is_none());
+    // A closed registration is never offered a resume, a birth or a pause again.
+    let closed = [RegistrationSummary {
+        closed: true,
+        status: RegistrationStatus::Stopped,
+        ..reg(1, Stage::Pregnancy)
+    }];
+    for input in [
+        text("配信再開"),
+        menu("born"),
+        text("一時停止"),
+        text("流産"),
+    ] {
+        let (last, _) = run(State::Idle, std::slice::from_ref(&input), &closed);
+        assert!(last.effect.is_none(), "{input:?}");
+        assert_eq!(last.state, State::Idle, "{input:?}");
+    }
+}
+
+#[test]
+fn erasing_asks_once_and_cancels_cleanly() {
+    let regs = [reg(1, Stage::Child)];
+    let (last, texts) = run(
+        State::Idle,
+        &[text("データを削除"), text("削除する")],
+        &regs,
+    );
+    assert_eq!(last.effect, Some(Effect::Erase));
+    assert!(texts[0].contains("元に戻せず"), "{texts:?}");
+    let (last, _) = run(State::Idle, &[text("データを削除"), text("やめる")], &regs);
+    assert!(last.effect.is_none());
+    assert_eq!(last.state, State::Idle);
+    // Someone not registered can ask too.
+    let (last, _) = run(State::Idle, &[text("データを削除"), text("はい")], &[]);
+    assert_eq!(last.effect, Some(Effect::Erase));
+}
+
+#[test]
+fn a_registration_is_seen_and_changed() {
+    let regs = [reg(1, Stage::Child)];
+    let (last, texts) = run(State::Idle, &[menu("show")], &regs);
+    assert!(texts[0].contains("はなこさん"), "{texts:?}");
+    assert!(last.labels().contains(&"変更する".to_owned()));
+    let (last, _) = run(
+        State::Idle,
+        &[text("変更する"), text("お名前"), text("はな"), text("はい")],
+        &regs,
+    );
+    assert_eq!(
+        last.effect,
+        Some(Effect::Edit {
+            reg: id(1),
+            change: Change::Nickname("はな".into())
+        })
+    );
+    let (last, _) = run(
+        State::Idle,
+        &[
+            text("変更する"),
+            text("誕生日"),
+            text("2026年8月2日"),
+            text("はい"),
+        ],
+        &regs,
+    );
+    assert_eq!(
+        last.effect,
+        Some(Effect::Edit {
+            reg: id(1),
+            change: Change::Date(d(2026, 8, 2))
+        })
+    );
+    let (last, _) = run(
+        State::Idle,
+        &[
+            text("変更する"),
+            text("お子さんの呼び名"),
+            text("はる"),
+            text("はい"),
+        ],
+        &regs,
+    );
+    assert_eq!(
+        last.effect,
+        Some(Effect::Edit {
+            reg: id(1),
+            change: Change::ChildName(Some("はる".into()))
+        })
+    );
+    // A family reader changes only their own name: the date is not offered.
+    let shared = [RegistrationSummary {
+        role: ReaderRole::Family,
+        ..reg(1, Stage::Child)
+    }];
+    let (last, _) = run(State::Idle, &[text("変更する")], &shared);
+    assert_eq!(last.labels(), ["お名前", "やめる"]);
+    let (last, _) = run(State::Idle, &[text("変更する"), text("誕生日")], &shared);
+    assert!(matches!(last.state, State::EditWhat { .. }));
+    // A bad name is asked again with the reason.
+    let (last, texts) = run(
+        State::Idle,
+        &[text("変更する"), text("お名前"), text("https://x.example")],
+        &regs,
+    );
+    assert!(matches!(last.state, State::EditValue { .. }));
+    assert!(texts[2].contains("URL"), "{texts:?}");
+}
+
+#[test]
+fn sharing_creates_a_code_and_a_family_member_joins_with_it() {
+    let regs = [reg(1, Stage::Pregnancy)];
+    let (last, texts) = run(
+        State::Idle,
+        &[menu("share"), text("招待コードを作る"), text("はい")],
+        &regs,
+    );
+    assert_eq!(
+        last.effect,
+        Some(Effect::Invite {
+            regs: vec![id(1)],
+            code: "ABCDEFGH".into()
+        })
+    );
+    let invite = texts.last().unwrap();
+    assert!(invite.contains("招待コード ABCD-EFGH"), "{texts:?}");
+    assert!(
+        invite.contains("https://line.me/R/oaMessage/@yorisoi/?"),
+        "{invite}"
+    );
+
+    let valid = InvitationCheck::Valid {
+        code_hash: invitation_hash("ABCDEFGH"),
+        registrations: vec![id(1)],
+        owner: "はなこ".into(),
+        own: false,
+        already: false,
+    };
+    // A new follower, asked for their stage, sends the code instead.
+    let (last, texts) = run_with(
+        State::AskStage,
+        &[text("招待コード ABCD-EFGH")],
+        &[],
+        Some(valid.clone()),
+    );
+    assert!(
+        matches!(last.state, State::JoinNickname { .. }),
+        "{texts:?}"
+    );
+    let (last, _) = run_with(
+        last.state,
+        &[text("パパ"), text("はい")],
+        &[],
+        Some(valid.clone()),
+    );
+    assert_eq!(
+        last.effect,
+        Some(Effect::Join {
+            code_hash: invitation_hash("ABCDEFGH"),
+            nickname: Nickname::from_trusted("パパ".into())
+        })
+    );
+    // Used meanwhile: the confirmation says so and nothing is joined.
+    let asking = State::ConfirmJoin {
+        code_hash: invitation_hash("ABCDEFGH"),
+        nickname: "パパ".into(),
+    };
+    let (last, texts) = run_with(asking, &[text("はい")], &[], Some(InvitationCheck::Used));
+    assert!(last.effect.is_none());
+    assert!(texts[0].contains("すでに使われて"), "{texts:?}");
+    for (check, words) in [
+        (InvitationCheck::Expired, "有効期限"),
+        (InvitationCheck::Unknown, "見つかりません"),
+    ] {
+        let (last, texts) = run_with(State::Idle, &[text("ABCD-EFGH")], &[], Some(check));
+        assert!(last.effect.is_none());
+        assert!(texts[0].contains(words), "{texts:?}");
+    }
+}
+
+#[test]
+fn the_owner_sees_who_shares_and_can_end_it() {
+    let mut owned = reg(1, Stage::Child);
+    owned.family = vec![FamilyReader {
+        user: UserId::new(7),
+        nickname: "パパ".into(),
+    }];
+    let regs = [owned];
+    let (_, texts) = run(State::Idle, &[text("家族と共有")], &regs);
+    assert!(texts[0].contains("パパさん"), "{texts:?}");
+    let (last, _) = run(
+        State::Idle,
+        &[text("共有をやめてもらう"), text("はい")],
+        &regs,
+    );
+    assert_eq!(
+        last.effect,
+        Some(Effect::Revoke {
+            reader: UserId::new(7),
+            regs: vec![id(1)]
+        })
+    );
+}
+
+#[test]
+fn a_family_readers_block_leaves_the_owners_registration_alone() {
+    let shared = [RegistrationSummary {
+        role: ReaderRole::Family,
+        ..reg(1, Stage::Child)
+    }];
+    let (last, _) = run(State::Idle, &[Input::Unfollow], &shared);
+    assert_eq!(last.effect, Some(Effect::Block(vec![])));
+    let blocked = [RegistrationSummary {
+        role: ReaderRole::Family,
+        status: RegistrationStatus::Blocked,
+        before_block: Some(RegistrationStatus::Active),
+        ..reg(1, Stage::Child)
+    }];
+    let (last, _) = run(State::Idle, &[Input::Follow { unblocked: true }], &blocked);
+    assert_eq!(last.effect, Some(Effect::Unblock(vec![])));
+}
+
+#[test]
+fn adding_a_child_keeps_the_readers_name_and_asks_the_childs() {
+    let regs = [reg(1, Stage::Child)];
+    let (last, texts) = run(
+        State::Idle,
+        &[
+            menu("add"),
+            text("妊娠中"),
+            text("2027年5月1日"),
+            text("はる"),
+            text("はい"),
+        ],
+        &regs,
+    );
+    assert_eq!(
+        last.effect,
+        Some(Effect::Register {
+            subject: Subject::new(Stage::Pregnancy, d(2027, 5, 1)),
+            nickname: Nickname::from_trusted("はなこ".into()),
+            child_name: Some(Nickname::from_trusted("はる".into())),
+        })
+    );
+    assert!(texts[3].contains("呼び名：はる"), "{texts:?}");
+    let (last, _) = run(
+        State::Idle,
+        &[
+            menu("add"),
+            text("子育て中"),
+            text("2026年11月1日"),
+            text("なし"),
+            text("はい"),
+        ],
+        &regs,
+    );
+    assert!(matches!(
+        last.effect,
+        Some(Effect::Register {
+            child_name: None,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_menu_tap_mid_registration_starts_its_action() {
+    let asking = State::AskDate {
+        stage: Stage::Pregnancy,
+        nickname: "はな".into(),
+    };
+    let (last, texts) = run(asking, &[menu("faq")], &[]);
+    assert_eq!(last.state, State::Idle);
+    assert!(texts[0].contains("料金はかかりますか"), "{texts:?}");
+    let (_, texts) = run(State::Idle, &[menu("contact")], &[]);
+    assert!(texts[0].contains("こども家庭センター"), "{texts:?}");
+    // Unknown menu data is not an action.
+    let (last, _) = run(State::Idle, &[menu("nope")], &[reg(1, Stage::Child)]);
+    assert!(last.effect.is_none());
+}
+
+#[test]
+fn pause_and_resume_each_registration() {
+    let mut stopped = reg(2, Stage::Child);
+    stopped.status = RegistrationStatus::Stopped;
+    let regs = [reg(1, Stage::Child), stopped];
+    // The menu's 「一時停止・再開」 pauses what is active.
+    let (last, _) = run(State::Idle, &[menu("pause"), text("停止する")], &regs);
+    assert_eq!(last.effect, Some(Effect::Stop(vec![id(1)])));
+    // 「配信再開」 resumes what is stopped, without a confirmation.
+    let (last, texts) = run(State::Idle, &[text("配信再開")], &regs);
+    assert_eq!(last.effect, Some(Effect::Resume(vec![id(2)])));
+    assert!(texts[0].contains("再開しました"), "{texts:?}");
+    // 「配信をやめる」 says it ends, and can be resumed.
+    let (last, texts) = run(State::Idle, &[text("配信をやめる"), text("はい")], &regs);
+    assert_eq!(last.effect, Some(Effect::Stop(vec![id(1)])));
+    assert!(texts[1].contains("ありがとうございました"), "{texts:?}");
+}
