@@ -217,7 +217,7 @@ pub fn born(
 ) -> Result<bool, StoreError> {
     let changed = conn
         .prepare_cached(
-            "UPDATE registrations SET stage = 'child', birthday = ?2, started_on = ?3, updated_at = ?4
+            "UPDATE registrations SET stage = 'child', birthday = ?2, due_date = NULL, started_on = ?3, updated_at = ?4
              WHERE id = ?1 AND stage = 'pregnancy' AND closed IS NULL",
         )?
         .execute(params![id, birthday.to_string(), today.to_string(), now])?;
