@@ -378,6 +378,8 @@ fn dashboard_context(d: &crate::stats::Dashboard) -> Value {
         "today": crate::domain::format_date_ja(d.today),
         "current": d.current,
         "rates": rates,
+        "births_reported": d.rates.births_reported,
+        "ended_by_loss": d.rates.ended_by_loss,
         "charts": [
             { "title": "今週の友だち追加・ブロック・登録・停止（日別）", "svg": d.charts.week },
             { "title": "登録者の状態の推移（90日）", "svg": d.charts.readers },

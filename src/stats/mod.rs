@@ -194,6 +194,11 @@ pub struct Rates {
     pub stop_rate: Option<f64>,
     /// 継続率 ("keeps reading") = `reading / registered` = (配信中 + 完了) / all who ever registered.
     pub keeps_reading_rate: Option<f64>,
+    /// Births reported from the chat (a pregnancy registration became the child's).
+    pub births_reported: u64,
+    /// Registrations a family closed after a loss: counted apart, never in the stop rate, and
+    /// never linked to anyone (the anonymous `daily_counts`).
+    pub ended_by_loss: u64,
 }
 
 impl Rates {
@@ -206,7 +211,7 @@ impl Rates {
             ),
             (
                 "停止率",
-                "これまでに登録されたすべての登録のうち、チャットから配信を一度でも停止したことがある登録の割合です。その後再開された登録も含み、何度停止しても1件と数えます。",
+                "これまでに登録されたすべての登録のうち、チャットから配信を一度でも停止したことがある登録の割合です。その後再開された登録も含み、何度停止しても1件と数えます。流産・死産などでご家族が配信を終えた登録は含みません。",
             ),
             (
                 "継続率",

@@ -265,7 +265,7 @@ pub(super) fn rates_of(conn: &Connection, c: &Current) -> Result<Rates, StatsErr
     let live: i64 = conn
         .prepare_cached(
             "SELECT count(DISTINCT registration_id) FROM registration_status_history
-             WHERE to_status = 'stopped'",
+             WHERE to_status = 'stopped' AND reason <> 'loss'",
         )?
         .query_row([], |r| r.get(0))?;
     let anonymised: i64 = conn
@@ -278,7 +278,17 @@ pub(super) fn rates_of(conn: &Connection, c: &Current) -> Result<Rates, StatsErr
     let share = |n: u64| (registered > 0).then(|| n as f64 / registered as f64);
     let ever_stopped = count(live) + count(anonymised);
     let reading = c.status.active + c.status.completed;
+    let counted = |pattern: &str| -> Result<u64, StatsError> {
+        let n: i64 = conn
+            .prepare_cached(
+                "SELECT COALESCE(sum(count), 0) FROM daily_counts WHERE metric LIKE ?1",
+            )?
+            .query_row([pattern], |r| r.get(0))?;
+        Ok(count(n))
+    };
     Ok(Rates {
+        births_reported: counted("born")?,
+        ended_by_loss: counted("loss:%")?,
         registered,
         blocked: c.status.blocked,
         ever_stopped,

@@ -415,6 +415,69 @@ fn rates_are_shares_of_every_registration_ever_made() {
 }
 
 #[test]
+fn a_loss_is_counted_apart_from_stops_and_a_birth_moves_the_counters() {
+    let (_dir, mut conn) = db();
+    let u = follow(&conn, 1, &at(d(2026, 6, 1), 9));
+    let p = register(
+        &conn,
+        u,
+        Subject::Pregnancy {
+            due_date: d(2027, 1, 10),
+        },
+        "a",
+        d(2026, 6, 1),
+        9,
+    );
+    let q = register(
+        &conn,
+        u,
+        Subject::Pregnancy {
+            due_date: d(2026, 12, 1),
+        },
+        "b",
+        d(2026, 6, 1),
+        9,
+    );
+    assert!(registrations::close_for_loss(&conn, p, &at(d(2026, 7, 1), 9)).unwrap());
+    assert!(
+        !registrations::close_for_loss(&conn, p, &at(d(2026, 7, 2), 9)).unwrap(),
+        "once"
+    );
+    assert!(
+        registrations::born(
+            &conn,
+            q,
+            d(2026, 11, 28),
+            d(2026, 11, 29),
+            &at(d(2026, 11, 29), 9)
+        )
+        .unwrap()
+    );
+    let r = rates(&conn).unwrap();
+    assert_eq!((r.ended_by_loss, r.births_reported), (1, 1));
+    assert_eq!(r.ever_stopped, 0, "a loss is not a stop");
+    let c = current(&conn).unwrap();
+    assert_eq!(
+        (c.stage.pregnancy, c.stage.child),
+        (0, 1),
+        "the birth moved it"
+    );
+    // Neither figure names anyone, and both survive erasure.
+    retention::erase(
+        &mut conn,
+        &line_id(1),
+        Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap(),
+    )
+    .unwrap();
+    let r = rates(&conn).unwrap();
+    assert_eq!(
+        (r.ended_by_loss, r.births_reported, r.ever_stopped),
+        (1, 1, 0)
+    );
+    // A closed registration is never made active again.
+}
+
+#[test]
 fn reach_counts_pregnancy_registrations_per_fiscal_year() {
     let (_dir, conn) = db();
     let u = follow(&conn, 1, &at(d(2025, 3, 1), 9));

@@ -332,7 +332,8 @@ fn anonymise(
         .prepare_cached(&format!(
             "SELECT r.stage, r.status, r.created_at, {ENDED},
                     EXISTS (SELECT 1 FROM registration_status_history h
-                            WHERE h.registration_id = r.id AND h.to_status = 'stopped')
+                            WHERE h.registration_id = r.id AND h.to_status = 'stopped'
+                              AND h.reason <> 'loss')
              FROM registrations r WHERE r.user_id = ?1"
         ))?
         .query_map([user_id], |r| {
