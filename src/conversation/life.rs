@@ -542,21 +542,6 @@ pub(super) fn step_state(
                 ),
             }
         }
-        State::ConfirmResume { regs } => {
-            let c = chosen(regs);
-            if yes || typed == Some(Word::Resume) {
-                Step {
-                    state: State::Idle,
-                    replies: vec![t.resumed()],
-                    effect: Some(Effect::Resume(regs.clone())),
-                }
-            } else {
-                step_to(
-                    state.clone(),
-                    vec![t.confirm_resume(&c, Some(t.yes_hint()))],
-                )
-            }
-        }
         State::ConfirmLoss { regs } => {
             let c = chosen(regs);
             if yes || typed == Some(Word::Stop) {

@@ -336,17 +336,6 @@ impl Texts<'_> {
         ))
     }
 
-    pub fn confirm_resume(
-        &self,
-        regs: &[&RegistrationSummary],
-        problem: Option<String>,
-    ) -> Message {
-        Message::text_with_quick_reply(
-            with_problem(problem, format!("配信を再開しますか？\n\n{}", lines(regs))),
-            vec![Action::say("再開する"), cancel()],
-        )
-    }
-
     pub fn confirm_loss(&self, regs: &[&RegistrationSummary], problem: Option<String>) -> Message {
         Message::text_with_quick_reply(
             with_problem(

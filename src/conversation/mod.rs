@@ -131,11 +131,6 @@ pub enum State {
         #[serde(default)]
         end: bool,
     },
-    /// Asked to confirm resuming these registrations.
-    ConfirmResume {
-        /// The registrations.
-        regs: Vec<RegistrationId>,
-    },
     /// Asked to confirm closing these registrations after a loss.
     ConfirmLoss {
         /// The registrations.

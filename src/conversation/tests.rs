@@ -810,6 +810,84 @@ fn every_text() -> Vec<(&'static str, String)> {
     ] {
         out.push(("completed", m(t.completed(stage, "はなこ", date, true))));
     }
+    let both: Vec<&RegistrationSummary> = regs.iter().collect();
+    let mut shared = summary(3, Stage::Child);
+    shared.role = ReaderRole::Family;
+    let family = FamilyReader {
+        user: UserId::new(9),
+        nickname: "パパ".into(),
+    };
+    let mut owned = summary(4, Stage::Child);
+    owned.family = vec![family.clone()];
+    owned.child_name = Some("はる".into());
+    for pick in [
+        Pick::Edit,
+        Pick::Born,
+        Pick::Pause,
+        Pick::End,
+        Pick::Resume,
+        Pick::Loss,
+        Pick::Share,
+    ] {
+        out.push(("ask_pick", m(t.ask_pick(pick, &both, None))));
+        out.push(("nothing_for", m(t.nothing_for(pick, &regs))));
+    }
+    out.extend([
+        ("pick_hint", t.pick_hint(true)),
+        ("yes_hint", t.yes_hint()),
+        ("ask_edit_what", m(t.ask_edit_what(&shared, None))),
+        ("edit_hint", t.edit_hint()),
+        ("ask_birthday", m(t.ask_birthday(&both, None))),
+        ("confirm_birth", m(t.confirm_birth(&both, today, None))),
+        ("born", m(t.born(&both, today))),
+        ("confirm_pause", m(t.confirm_pause(&both, true, None))),
+        ("pause_hint", t.pause_hint(false)),
+        ("paused", m(t.paused(&[&shared], true))),
+        ("confirm_loss", m(t.confirm_loss(&both, None))),
+        ("loss_hint", t.loss_hint()),
+        ("loss_done", m(t.loss_done())),
+        ("confirm_erase", m(t.confirm_erase(&regs, None))),
+        ("erase_hint", t.erase_hint()),
+        ("erased", m(t.erased())),
+        (
+            "share_overview",
+            m(t.share_overview(std::slice::from_ref(&owned))),
+        ),
+        ("confirm_invite", m(t.confirm_invite(&both, None))),
+        ("ask_revoke", m(t.ask_revoke(&[&family], None))),
+        ("confirm_revoke", m(t.confirm_revoke("パパ", None))),
+        ("revoked", m(t.revoked("パパ"))),
+        ("own_code", m(t.own_code())),
+        ("already_shared", m(t.already_shared())),
+        ("code_problem", m(t.code_problem(&InvitationCheck::Expired))),
+        ("ask_join_nickname", m(t.ask_join_nickname("はなこ", None))),
+        ("confirm_join", m(t.confirm_join("はなこ", "パパ", None))),
+        ("joined", m(t.joined("はなこ", "パパ"))),
+        (
+            "ask_child_name",
+            m(t.ask_child_name(Stage::Pregnancy, None)),
+        ),
+        (
+            "confirm_child",
+            m(t.confirm_child(Stage::Child, today, Some("はる"), None)),
+        ),
+        ("gone", m(t.gone())),
+        ("faq", m(t.faq())),
+        ("contact", m(t.contact())),
+        ("settings", m(t.settings(&regs))),
+        ("cancelled_in", m(t.cancelled_in(&State::ConfirmErase))),
+    ]);
+    for change in [
+        Change::Nickname("はな".into()),
+        Change::Date(today),
+        Change::ChildName(None),
+    ] {
+        out.push(("confirm_edit", m(t.confirm_edit(&owned, &change, None))));
+        out.push(("edited", m(t.edited(&owned, &change))));
+    }
+    for m2 in t.invitation(&both, "ABCD-EFGH") {
+        out.push(("invitation", m(m2)));
+    }
     for e in [
         NicknameError::Empty,
         NicknameError::TooLong(30),
