@@ -462,6 +462,13 @@ fn a_loss_is_counted_apart_from_stops_and_a_birth_moves_the_counters() {
         (0, 1),
         "the birth moved it"
     );
+    // A closed registration is never made active again, whoever asks.
+    set(&conn, p, RegistrationStatus::Active, d(2026, 11, 29), 10);
+    let closed = registrations::get(&conn, p).unwrap().unwrap();
+    assert_eq!(
+        (closed.status, closed.closed),
+        (RegistrationStatus::Stopped, true)
+    );
     // Neither figure names anyone, and both survive erasure.
     retention::erase(
         &mut conn,
