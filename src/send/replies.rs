@@ -66,7 +66,7 @@ fn daily_need(conn: &Connection, today: chrono::NaiveDate) -> anyhow::Result<u64
         "SELECT count(DISTINCT rr.user_id) FROM registrations r
          JOIN registration_readers rr ON rr.registration_id = r.id
          JOIN line_users u ON u.id = rr.user_id
-         WHERE r.status = 'active' AND u.following = 1",
+         WHERE r.status = 'active' AND u.following = 1 AND rr.paused = 0",
         [],
         |r| r.get(0),
     )?;

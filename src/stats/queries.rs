@@ -265,7 +265,7 @@ pub(super) fn rates_of(conn: &Connection, c: &Current) -> Result<Rates, StatsErr
     let live: i64 = conn
         .prepare_cached(
             "SELECT count(DISTINCT registration_id) FROM registration_status_history
-             WHERE to_status = 'stopped' AND reason <> 'loss'",
+             WHERE to_status = 'stopped' AND reason NOT IN ('loss', 'birth_unreported')",
         )?
         .query_row([], |r| r.get(0))?;
     let anonymised: i64 = conn

@@ -289,7 +289,7 @@ fn recipients_sql(sel: Selection, count: bool) -> (Option<String>, Option<String
         "SELECT DISTINCT rr.user_id FROM registrations r
          JOIN registration_readers rr ON rr.registration_id = r.id
          JOIN line_users u ON u.id = rr.user_id
-         WHERE {filter} AND u.following = 1"
+         WHERE {filter} AND u.following = 1 AND rr.paused = 0 AND r.closed IS NULL"
     );
     let sql = if count {
         format!("SELECT count(*) FROM ({users})")

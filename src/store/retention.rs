@@ -333,7 +333,7 @@ fn anonymise(
             "SELECT r.stage, r.status, r.created_at, {ENDED},
                     EXISTS (SELECT 1 FROM registration_status_history h
                             WHERE h.registration_id = r.id AND h.to_status = 'stopped'
-                              AND h.reason <> 'loss')
+                              AND h.reason NOT IN ('loss', 'birth_unreported'))
              FROM registrations r WHERE r.user_id = ?1"
         ))?
         .query_map([user_id], |r| {
