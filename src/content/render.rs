@@ -103,6 +103,35 @@ pub fn prepend_label(msg: &mut Message, label: &str) {
     }
 }
 
+/// Adds a paragraph at the end of a message's body: after the text, or as the last line of the
+/// (last) bubble's body (before any footer).
+pub fn append_paragraph(msg: &mut Message, paragraph: &str) {
+    if paragraph.is_empty() {
+        return;
+    }
+    match msg {
+        // Content packs hold text and Flex only.
+        Message::Image { .. } => {}
+        Message::Text { text, .. } => {
+            text.push_str("\n\n");
+            text.push_str(paragraph);
+        }
+        Message::Flex { contents, .. } => {
+            let bubble = match contents.get_mut("contents").and_then(|c| c.as_array_mut()) {
+                Some(bubbles) => bubbles.last_mut(),
+                None => Some(contents),
+            };
+            if let Some(items) = bubble
+                .and_then(|b| b.get_mut("body"))
+                .and_then(|b| b.get_mut("contents"))
+                .and_then(|c| c.as_array_mut())
+            {
+                items.push(serde_json::json!({ "type": "text", "text": paragraph, "size": "sm", "wrap": true, "margin": "lg" }));
+            }
+        }
+    }
+}
+
 /// Adds the footer: after the text, or as the (last) bubble's footer.
 pub fn append_footer(msg: &mut Message, footer: &str) {
     if footer.is_empty() {
