@@ -42,6 +42,8 @@ pub fn days(
             nickname: nickname.to_owned(),
             stage,
             date,
+            child_name: None,
+            owner: true,
         },
     )]);
     let mut out = Vec::new();
