@@ -188,6 +188,32 @@ mod tests {
     }
 
     #[test]
+    fn a_paragraph_goes_at_the_end_of_the_body_before_the_footer() {
+        let mut text = Message::text("本文");
+        append_paragraph(&mut text, "お知らせ");
+        append_footer(&mut text, "フッター");
+        assert_eq!(text, Message::text("本文\n\nお知らせ\n\nフッター"));
+        let mut carousel = flex(json!({ "type": "carousel",
+            "contents": [ bubble("1枚目"), bubble("2枚目") ] }));
+        append_paragraph(&mut carousel, "お知らせ");
+        let Message::Flex { contents, .. } = &carousel else {
+            panic!("still Flex");
+        };
+        assert_eq!(
+            contents["contents"][0]["body"]["contents"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        let last = &contents["contents"][1]["body"]["contents"];
+        assert_eq!(
+            last[1]["text"], "お知らせ",
+            "on the last bubble, after its text"
+        );
+    }
+
+    #[test]
     fn a_label_and_the_footer_go_where_a_reader_sees_them() {
         let mut text = Message::text("本文");
         prepend_label(&mut text, "【1人目：はなこさん】");

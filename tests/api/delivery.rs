@@ -898,3 +898,31 @@ async fn a_paused_family_reader_and_a_closed_registration_receive_nothing() {
     assert!(!pushes.contains_key(&grandma), "paused her own delivery");
     assert!(!pushes.contains_key(&bereaved), "closed for good");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_sends_the_recorded_birth_button_unchanged() {
+    let today = today();
+    let app = spawn_app_on(today).await;
+    let u = user_id(1);
+    app.register(&u, "妊娠中", "はなこ", today - Days::new(3))
+        .await;
+    app.settle().await;
+    let id = registration_of(&app, &u);
+    app.double.inject_on(Some(Via::Push), Fault::Status(503), 5);
+    summary(&app.push_cli(&["--json"]));
+    // Named after it was recorded: the push keeps what it was recorded with, under its key.
+    app.db()
+        .execute(
+            "UPDATE registrations SET child_name = 'はる' WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+    let s = summary(&app.push_cli(&["--json"]));
+    assert_eq!(s["sent"], 1, "{s}");
+    let pushes = pushes_by_user(&app);
+    let actions = quick_reply_actions(&pushes[&u][0]);
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0]["label"], "赤ちゃんが生まれたら");
+    assert_eq!(actions[0]["data"], format!("born:{id}"));
+    assert_eq!(actions[0]["min"], (today - Days::new(157)).to_string());
+}
