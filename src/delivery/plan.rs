@@ -249,18 +249,31 @@ pub fn render_items(
         render::append_footer(last, &render::footer(pack, &vars));
     }
     if let Some(last) = out.last_mut() {
-        let several = births.len() > 1;
-        let buttons: Vec<Action> = births
-            .iter()
-            .take(QUICK_REPLY_MAX)
-            .filter_map(|(id, n)| {
-                let reg = regs.get(id)?;
-                Some(birth_button(*id, reg, date, several.then_some(*n)))
-            })
-            .collect();
-        set_quick_reply(last, buttons);
+        set_quick_reply(last, birth_buttons(&births, regs, date));
     }
     out
+}
+
+/// One birth button per pregnancy `(registration, its number in the push)`, numbered or named
+/// when there are several.
+fn birth_buttons(
+    births: &[(i64, usize)],
+    regs: &HashMap<i64, RegInfo>,
+    date: NaiveDate,
+) -> Vec<Action> {
+    let several = births.len() > 1;
+    births
+        .iter()
+        .take(QUICK_REPLY_MAX)
+        .filter_map(|(id, n)| {
+            Some(birth_button(
+                *id,
+                regs.get(id)?,
+                date,
+                several.then_some(*n),
+            ))
+        })
+        .collect()
 }
 
 /// Puts quick reply buttons on a message (none: it keeps what it has).
