@@ -1,7 +1,10 @@
 //! The schedule, as a pure function of (registration, date): which content a registration
 //! receives that day. No I/O, no clock.
 
-use crate::content::{ContentPack, DayMessage, Notice, NoticeWhen, Track};
+use crate::content::{
+    BIRTH_PROMPT_FROM, BIRTH_REMINDER_DAYS, ContentPack, DUE_DAY, DayMessage, Notice, NoticeWhen,
+    Track,
+};
 use crate::domain::{ChildAge, Position, PregnancyPosition, Stage};
 use chrono::{Datelike, Months, NaiveDate};
 use std::sync::Arc;
@@ -104,6 +107,36 @@ pub struct DayPlan<'p> {
     pub items: Vec<Item<'p>>,
     /// The programme ends with this day (the last birthday, or already past it).
     pub completes: bool,
+    /// The pregnancy is past its last birth reminder (44週1日 on) and no birth was reported:
+    /// the registration stops.
+    pub birth_unreported: bool,
+}
+
+/// Whether a pregnancy day message on gestational day `gd` ends with the birth prompt (how to
+/// report the birth): from 37週0日.
+pub fn carries_birth_prompt(gd: i64) -> bool {
+    gd >= BIRTH_PROMPT_FROM
+}
+
+/// Whether a pregnancy push on gestational day `gd` (a day message, or a reminder after the
+/// track) offers the 「赤ちゃんが生まれたら」 date picker: from the due date (40週0日).
+pub fn offers_birth_button(gd: i64) -> bool {
+    gd >= DUE_DAY
+}
+
+/// After the pregnancy track (41週6日) and until a birth is reported: a reminder on each of
+/// [`BIRTH_REMINDER_DAYS`] and nothing else (not even dated notices), then the stop.
+fn after_pregnancy_track(pack: &ContentPack, pos: Position, gd: i64) -> DayPlan<'_> {
+    let reminder = BIRTH_REMINDER_DAYS
+        .iter()
+        .position(|d| *d == gd)
+        .and_then(|i| pack.birth_reminders.get(i));
+    DayPlan {
+        position: pos,
+        items: reminder.map(Item::Day).into_iter().collect(),
+        completes: false,
+        birth_unreported: BIRTH_REMINDER_DAYS.last().is_some_and(|last| gd > *last),
+    }
 }
 
 /// The registration's position on `date`.
@@ -141,19 +174,14 @@ pub fn plan_day<'p>(
             position: pos,
             items,
             completes,
+            birth_unreported: false,
         };
     }
     let (track, day) = track_day(pos);
     match reg.stage {
         Stage::Pregnancy => {
             if day > pack.last_pregnancy_day() {
-                // Past the pregnancy track (41週6日): nothing more, not even dated notices,
-                // until the reader registers the birth.
-                return DayPlan {
-                    position: pos,
-                    items,
-                    completes,
-                };
+                return after_pregnancy_track(pack, pos, day);
             }
             if let Some(m) = pack.pregnancy.get(&day) {
                 items.push(Item::Day(m));
@@ -166,6 +194,7 @@ pub fn plan_day<'p>(
                     position: pos,
                     items,
                     completes: true,
+                    birth_unreported: false,
                 };
             }
             let years = match pos {
@@ -194,6 +223,7 @@ pub fn plan_day<'p>(
             position: pos,
             items,
             completes,
+            birth_unreported: false,
         };
     }
     for (i, n) in pack.notices.iter().enumerate() {
@@ -217,6 +247,7 @@ pub fn plan_day<'p>(
         position: pos,
         items,
         completes,
+        birth_unreported: false,
     }
 }
 
@@ -326,7 +357,7 @@ mod tests {
     }
 
     #[test]
-    fn pregnancy_every_day_from_4w0d_to_41w6d_then_nothing() {
+    fn pregnancy_every_day_from_4w0d_to_41w6d_then_three_weekly_reminders() {
         let pack = pack();
         let due = d(2027, 6, 1);
         let start = due - chrono::Duration::days(400);
@@ -334,17 +365,41 @@ mod tests {
         let mut count = 0;
         for (off, plan) in &days {
             let gd = 280 - (due - (start + chrono::Duration::days(*off))).num_days();
-            let has_day = plan.items.iter().any(|i| matches!(i, Item::Day(_)));
+            let ids: Vec<&str> = plan.items.iter().map(|i| i.content_id()).collect();
+            let has_day = ids.iter().any(|id| id.starts_with("pregnancy/"));
             assert_eq!(has_day, (28..=293).contains(&gd), "gestational day {gd}");
             if gd > 293 {
-                assert!(
-                    plan.items.is_empty(),
-                    "nothing after 41週6日, not even dated notices (gd {gd})"
-                );
+                let expect: &[&str] = match gd {
+                    294 => &["birth/reminder-1"],
+                    301 => &["birth/reminder-2"],
+                    308 => &["birth/reminder-3"],
+                    _ => &[],
+                };
+                assert_eq!(ids, expect, "after 41週6日 only the reminders (gd {gd})");
             }
+            assert_eq!(
+                plan.birth_unreported,
+                gd >= 309,
+                "the stop from 44週1日 (gd {gd})"
+            );
+            assert!(!plan.completes, "a pregnancy never completes (gd {gd})");
             count += has_day as i32;
         }
         assert_eq!(count, 266);
+    }
+
+    #[test]
+    fn the_birth_prompt_from_37w0d_and_the_button_from_the_due_date() {
+        let prompt: Vec<i64> = (0..400).filter(|gd| carries_birth_prompt(*gd)).collect();
+        assert_eq!(prompt.first(), Some(&(37 * 7)), "from 37週0日");
+        assert!(!carries_birth_prompt(37 * 7 - 1), "not on 36週6日");
+        assert!(!offers_birth_button(279), "not on 39週6日");
+        assert!(offers_birth_button(280), "on the due date, 40週0日");
+        assert!(offers_birth_button(293), "on 41週6日");
+        assert!(
+            [294, 301, 308].iter().all(|gd| offers_birth_button(*gd)),
+            "with each reminder"
+        );
     }
 
     #[test]

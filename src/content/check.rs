@@ -139,6 +139,10 @@ fn check_limits(
     let nickname = "😀".repeat(crate::domain::NICKNAME_MAX_UTF16 / 2);
     let vars = render::vars(pack, &nickname, worst_position(track));
     let mut m = render::render(body, &vars);
+    if track == Track::Pregnancy {
+        // From 37週0日 the code adds the birth prompt.
+        render::append_paragraph(&mut m, &pack.municipality.birth.prompt.render(&vars));
+    }
     prepend_label(&mut m, &format!("【10人目：{nickname}さん・妊娠41週6日】"));
     append_footer(&mut m, &render::footer(pack, &vars));
     let at = |msg: String| Diagnostic::error(Some(source.file.clone()), Some(source.line), msg);
@@ -272,6 +276,9 @@ pub fn check(dir: &Path, strict: bool) -> Report {
     if let Some(pack) = &pack {
         super::lint::lint(dir, pack, &mut diags);
         for m in pack.pregnancy.values() {
+            check_limits(pack, &m.body, Track::Pregnancy, &m.source, &mut diags);
+        }
+        for m in &pack.birth_reminders {
             check_limits(pack, &m.body, Track::Pregnancy, &m.source, &mut diags);
         }
         for m in pack.child_days.values().chain(pack.birthdays.values()) {

@@ -8,7 +8,7 @@
 //! topics a window of days must cover, and the milestone days that must have their message.
 
 use super::load::{Diagnostic, line_of, toml_error, track_day, track_of};
-use super::{Body, ContentPack, DayKey, Template, Track};
+use super::{BIRTH_PROMPT_FROM, BIRTH_REMINDER_DAYS, Body, ContentPack, DayKey, Template, Track};
 use regex::Regex;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -104,15 +104,30 @@ fn pieces(pack: &ContentPack) -> Vec<Piece> {
         });
     }
     let m = &pack.municipality;
-    for (track, text) in [
-        (None, m.footer.source()),
-        (Some(Track::Pregnancy), m.disclaimer.pregnancy.clone()),
-        (Some(Track::Child), m.disclaimer.child.clone()),
+    let reminders = (
+        BIRTH_REMINDER_DAYS[0],
+        BIRTH_REMINDER_DAYS[BIRTH_REMINDER_DAYS.len() - 1],
+    );
+    for (track, (from, to), text) in [
+        (None, (0, END), m.footer.source()),
+        (
+            Some(Track::Pregnancy),
+            (0, END),
+            m.disclaimer.pregnancy.clone(),
+        ),
+        (Some(Track::Child), (0, END), m.disclaimer.child.clone()),
+        // The birth's words go out on the days the code adds them.
+        (
+            Some(Track::Pregnancy),
+            (BIRTH_PROMPT_FROM, reminders.0 - 1),
+            m.birth.prompt.source(),
+        ),
+        (Some(Track::Pregnancy), reminders, m.birth.reminder.source()),
     ] {
         out.push(Piece {
             track,
-            from: 0,
-            to: END,
+            from,
+            to,
             birthday: false,
             municipal: true,
             file: "municipality.toml".into(),

@@ -1,8 +1,8 @@
 //! Reading the pack from disk, collecting every problem with its file and line.
 
 use super::{
-    Body, ContentPack, DayKey, DayMessage, Disclaimer, Municipality, Notice, NoticeWhen, Source,
-    Template, Track, pregnancy_key,
+    BIRTH_REMINDER_DAYS, Birth, Body, ContentPack, DayKey, DayMessage, Disclaimer, Municipality,
+    Notice, NoticeWhen, Source, Template, Track, pregnancy_key,
 };
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -114,6 +114,58 @@ struct RawMunicipality {
     footer: String,
     #[serde(default)]
     faq: Vec<super::Faq>,
+    birth: Option<RawBirth>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBirth {
+    prompt: Option<String>,
+    reminder: Option<String>,
+}
+
+/// One `[birth]` entry: present, and saying every word in `must` (so the reader always learns
+/// how to report the birth and, in a reminder, how to stop and where to ask).
+fn birth_text(key: &str, text: Option<String>, must: &[&str]) -> Result<Template, String> {
+    let text = text
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| format!("[birth] needs `{key}`"))?;
+    if let Some(word) = must.iter().find(|w| !text.contains(*w)) {
+        return Err(format!("[birth] `{key}` must say 「{word}」"));
+    }
+    Template::parse(&text).map_err(|e| format!("[birth] `{key}`: {e}"))
+}
+
+/// The `[birth]` table: required, since the code adds its words to late pregnancy messages and
+/// sends its reminder after the track.
+fn birth(raw: Option<RawBirth>, source: Source) -> Result<Birth, String> {
+    let raw = raw.ok_or(
+        "municipality.toml needs a [birth] table with `prompt` (added to every pregnancy message from 37週0日: how to report the birth with 「出産しました」) and `reminder` (sent on 42週0日, 43週0日 and 44週0日)",
+    )?;
+    Ok(Birth {
+        prompt: birth_text("prompt", raw.prompt, &["出産しました"])?,
+        reminder: birth_text(
+            "reminder",
+            raw.reminder,
+            &["出産しました", "配信停止", "{contact}"],
+        )?,
+        source,
+    })
+}
+
+/// The reminders after the pregnancy track: one message per reminder day, all with the same body.
+fn birth_reminders(birth: &Birth) -> Vec<DayMessage> {
+    BIRTH_REMINDER_DAYS
+        .iter()
+        .enumerate()
+        .map(|(i, gd)| DayMessage {
+            key: DayKey::Pregnancy(*gd),
+            id: format!("birth/reminder-{}", i + 1),
+            body: Body::Text(birth.reminder.clone()),
+            source: birth.source.clone(),
+        })
+        .collect()
 }
 
 /// The questions and answers fit in one message, and none is empty.
@@ -309,12 +361,18 @@ pub fn load_with_diagnostics(dir: &Path) -> (Option<ContentPack>, Vec<Diagnostic
                 .map_err(|e| format!("footer: {e}"))
                 .and_then(|f| faq_fits(&m.faq).map(|()| f))
                 .and_then(|footer| disclaimer(m.disclaimer.clone()).map(|d| (footer, d)))
-            {
+                .and_then(|(footer, d)| {
+                    let source = Source {
+                        file: rel(&muni_path),
+                        line: text.find("[birth]").map_or(1, |at| line_of(&text, at)),
+                    };
+                    Ok((footer, d, birth(m.birth, source)?))
+                }) {
                 Err(e) => {
                     diags.push(Diagnostic::error(Some(rel(&muni_path)), None, e));
                     None
                 }
-                Ok((footer, disclaimer)) => Some(Municipality {
+                Ok((footer, disclaimer, birth)) => Some(Municipality {
                     name: m.name,
                     municipal_office: m.municipal_office,
                     health_center: m.health_center,
@@ -326,6 +384,7 @@ pub fn load_with_diagnostics(dir: &Path) -> (Option<ContentPack>, Vec<Diagnostic
                     disclaimer,
                     footer,
                     faq: m.faq,
+                    birth,
                 }),
             },
         },
@@ -521,9 +580,19 @@ pub fn load_with_diagnostics(dir: &Path) -> (Option<ContentPack>, Vec<Diagnostic
         }
     }
 
+    // After 41週6日 the [birth] reminders take over.
+    for (&gd, m) in pregnancy.range(BIRTH_REMINDER_DAYS[0]..) {
+        diags.push(Diagnostic::at(&m.source, format!(
+            "妊娠{}週{}日 is after 41週6日, where the pregnancy track ends (after it, the [birth] reminder of municipality.toml goes out on 42週0日, 43週0日 and 44週0日)",
+            gd / 7,
+            gd % 7
+        )));
+    }
+
     let has_errors = diags.iter().any(Diagnostic::is_error);
     let pack = match municipality {
         Some(municipality) if !has_errors => Some(ContentPack {
+            birth_reminders: birth_reminders(&municipality.birth),
             municipality,
             pregnancy,
             child_days,

@@ -148,7 +148,30 @@ pub struct Municipality {
     pub faq: Vec<Faq>,
     /// Appended to every push.
     pub footer: Template,
+    /// What late pregnancy messages and the reminders after the track say about the birth.
+    pub birth: Birth,
 }
+
+/// The words about reporting the birth (`[birth]` in `municipality.toml`): added by the code on
+/// the days they apply, so an editor cannot forget them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Birth {
+    /// Appended to every pregnancy day message from 37週0日 ([`BIRTH_PROMPT_FROM`]).
+    pub prompt: Template,
+    /// Sent on 42週0日, 43週0日 and 44週0日 instead of silence ([`BIRTH_REMINDER_DAYS`]).
+    pub reminder: Template,
+    /// Where `[birth]` starts in `municipality.toml`.
+    pub source: Source,
+}
+
+/// The gestational day (37週0日) from which pregnancy day messages carry the birth prompt.
+pub const BIRTH_PROMPT_FROM: i64 = 37 * 7;
+/// The due date (40週0日): from it, the day's pregnancy push carries the 「赤ちゃんが生まれたら」
+/// date picker.
+pub const DUE_DAY: i64 = 280;
+/// The gestational days of the reminders after the pregnancy track (42週0日, 43週0日, 44週0日);
+/// the registration stops the day after the last one.
+pub const BIRTH_REMINDER_DAYS: [i64; 3] = [42 * 7, 43 * 7, 44 * 7];
 
 /// The disclaimer, worded for who reads each track (parents, partners, grandparents; a baby or a
 /// 2-year-old).
@@ -187,6 +210,9 @@ pub struct ContentPack {
     pub birthdays: BTreeMap<u32, DayMessage>,
     /// Notices in file order.
     pub notices: Vec<Notice>,
+    /// The reminders after the pregnancy track, one per [`BIRTH_REMINDER_DAYS`] (ids
+    /// `birth/reminder-1` … `-3`), all with the `[birth]` reminder's body.
+    pub birth_reminders: Vec<DayMessage>,
 }
 
 impl ContentPack {
@@ -209,7 +235,8 @@ impl ContentPack {
     }
 
     /// Finds content by id (`pregnancy/25w5d`, `child/day-3`, `child/birthday-1`,
-    /// `notice/ID`): its body, and whether it is a day message.
+    /// `birth/reminder-1`, `notice/ID`): its body, and whether it is a day message (a reminder
+    /// counts as one: it is the day's message for its registration).
     pub fn lookup(&self, content_id: &str) -> Option<(&Body, bool)> {
         if let Some(id) = content_id.strip_prefix("notice/") {
             return self
@@ -226,6 +253,8 @@ impl ContentPack {
             self.child_days.get(&n.parse().ok()?)
         } else if let Some(a) = content_id.strip_prefix("child/birthday-") {
             self.birthdays.get(&a.parse().ok()?)
+        } else if content_id.starts_with("birth/") {
+            self.birth_reminders.iter().find(|m| m.id == content_id)
         } else {
             None
         };

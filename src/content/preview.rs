@@ -4,7 +4,7 @@
 use super::{Body, ContentPack, Notice, NoticeWhen, Track};
 use crate::delivery::{RegInfo, plan::plan_rows, render_items};
 use crate::domain::{Position, Stage};
-use crate::line::Message;
+use crate::line::{Action, Message};
 use crate::schedule::RegistrationView;
 use chrono::NaiveDate;
 
@@ -42,6 +42,8 @@ pub fn days(
             nickname: nickname.to_owned(),
             stage,
             date,
+            child_name: None,
+            owner: true,
         },
     )]);
     let mut out = Vec::new();
@@ -75,20 +77,34 @@ pub fn days(
     out
 }
 
-/// A message as plain text: a text's text, a Flex message's texts one per line, an image's URL.
+/// A message as plain text: a text's text, a Flex message's texts one per line, an image's URL;
+/// then its quick reply buttons, one per line (「［ボタン：赤ちゃんが生まれたら］」).
 pub fn message_text(m: &Message) -> String {
-    match m {
-        Message::Text { text, .. } => text.clone(),
-        Message::Flex { contents, .. } => {
+    let (mut out, quick) = match m {
+        Message::Text { text, quick_reply } => (text.clone(), quick_reply.as_ref()),
+        Message::Flex {
+            contents,
+            quick_reply,
+            ..
+        } => {
             let mut texts = Vec::new();
             flex_texts(contents, &mut texts);
-            texts.join("\n")
+            (texts.join("\n"), quick_reply.as_ref())
         }
         Message::Image {
             original_content_url,
             ..
-        } => format!("画像: {original_content_url}"),
+        } => (format!("画像: {original_content_url}"), None),
+    };
+    for item in quick.iter().flat_map(|q| &q.items) {
+        let label = match &item.action {
+            Action::Message { label, .. }
+            | Action::Postback { label, .. }
+            | Action::Datetimepicker { label, .. } => label,
+        };
+        out.push_str(&format!("\n［ボタン：{label}］"));
     }
+    out
 }
 
 /// The texts of a Flex container, in reading order.

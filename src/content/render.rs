@@ -103,6 +103,35 @@ pub fn prepend_label(msg: &mut Message, label: &str) {
     }
 }
 
+/// Adds a paragraph at the end of a message's body: after the text, or as the last line of the
+/// (last) bubble's body (before any footer).
+pub fn append_paragraph(msg: &mut Message, paragraph: &str) {
+    if paragraph.is_empty() {
+        return;
+    }
+    match msg {
+        // Content packs hold text and Flex only.
+        Message::Image { .. } => {}
+        Message::Text { text, .. } => {
+            text.push_str("\n\n");
+            text.push_str(paragraph);
+        }
+        Message::Flex { contents, .. } => {
+            let bubble = match contents.get_mut("contents").and_then(|c| c.as_array_mut()) {
+                Some(bubbles) => bubbles.last_mut(),
+                None => Some(contents),
+            };
+            if let Some(items) = bubble
+                .and_then(|b| b.get_mut("body"))
+                .and_then(|b| b.get_mut("contents"))
+                .and_then(|c| c.as_array_mut())
+            {
+                items.push(serde_json::json!({ "type": "text", "text": paragraph, "size": "sm", "wrap": true, "margin": "lg" }));
+            }
+        }
+    }
+}
+
 /// Adds the footer: after the text, or as the (last) bubble's footer.
 pub fn append_footer(msg: &mut Message, footer: &str) {
     if footer.is_empty() {
@@ -156,6 +185,32 @@ mod tests {
     fn bubble(text: &str) -> serde_json::Value {
         json!({ "type": "bubble", "body": { "type": "box", "layout": "vertical",
             "contents": [ { "type": "text", "text": text } ] } })
+    }
+
+    #[test]
+    fn a_paragraph_goes_at_the_end_of_the_body_before_the_footer() {
+        let mut text = Message::text("本文");
+        append_paragraph(&mut text, "お知らせ");
+        append_footer(&mut text, "フッター");
+        assert_eq!(text, Message::text("本文\n\nお知らせ\n\nフッター"));
+        let mut carousel = flex(json!({ "type": "carousel",
+            "contents": [ bubble("1枚目"), bubble("2枚目") ] }));
+        append_paragraph(&mut carousel, "お知らせ");
+        let Message::Flex { contents, .. } = &carousel else {
+            panic!("still Flex");
+        };
+        assert_eq!(
+            contents["contents"][0]["body"]["contents"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        let last = &contents["contents"][1]["body"]["contents"];
+        assert_eq!(
+            last[1]["text"], "お知らせ",
+            "on the last bubble, after its text"
+        );
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub struct RunSummary {
     pub finished: bool,
     /// Registrations that reached the end of the programme.
     pub completed: usize,
+    /// Pregnancy registrations stopped after their last birth reminder (no birth reported).
+    pub birth_unreported: usize,
     /// Delivered by an earlier, interrupted run (LINE answered 409 for the key) during this run.
     pub answered_409: usize,
     /// Not sent this time and left planned for a rerun (LINE unavailable, or the run stopped).

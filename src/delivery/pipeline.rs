@@ -5,7 +5,7 @@
 use super::plan::{Plan, RegInfo, render_items};
 use super::{CHUNK, RunSummary, Worker};
 use crate::content::ContentPack;
-use crate::domain::{RegistrationId, RegistrationStatus, UserId};
+use crate::domain::UserId;
 use crate::line::{Halt, Message};
 use crate::store::{self, deliveries, deliveries::Outcome, deliveries::RecordedItem};
 use chrono::NaiveDate;
@@ -37,7 +37,7 @@ fn prepare(
     key: uuid::Uuid,
     items: &[RecordedItem],
     recorded: Option<Vec<Message>>,
-    regs: &mut HashMap<i64, RegInfo>,
+    regs: &mut HashMap<(i64, i64), RegInfo>,
     users: &mut HashMap<i64, String>,
 ) -> anyhow::Result<Ready> {
     if let std::collections::hash_map::Entry::Vacant(v) = users.entry(user_id) {
@@ -54,16 +54,23 @@ fn prepare(
             messages,
         });
     }
+    // As this reader reads each registration: their own name, whether they own it.
+    let mut mine: HashMap<i64, RegInfo> = HashMap::new();
     for it in items {
-        if let std::collections::hash_map::Entry::Vacant(v) = regs.entry(it.registration_id)
-            && let Some(r) =
-                store::registrations::get(conn, RegistrationId::new(it.registration_id))?
+        let key = (user_id, it.registration_id);
+        if let std::collections::hash_map::Entry::Vacant(v) = regs.entry(key)
+            && let Some(r) = store::planning::reader_view(conn, it.registration_id, user_id)?
         {
             v.insert(RegInfo {
-                nickname: r.nickname.as_str().to_owned(),
-                stage: r.subject.stage(),
-                date: r.subject.date(),
+                nickname: r.nickname,
+                stage: r.stage,
+                date: r.date,
+                child_name: r.child_name,
+                owner: r.owner,
             });
+        }
+        if let Some(info) = regs.get(&key) {
+            mine.insert(it.registration_id, info.clone());
         }
     }
     Ok(Ready {
@@ -71,7 +78,7 @@ fn prepare(
         registrations,
         to: users[&user_id].clone(),
         key,
-        messages: render_items(pack, date, items, regs),
+        messages: render_items(pack, date, items, &mine),
     })
 }
 
@@ -306,7 +313,7 @@ impl Worker {
                 let lease_until = store::wall_ms() + lease.as_millis() as i64;
                 let mut seen = known;
                 let mut ready = Vec::new();
-                let mut regs: HashMap<i64, RegInfo> = HashMap::new();
+                let mut regs: HashMap<(i64, i64), RegInfo> = HashMap::new();
                 let mut users: HashMap<i64, String> = HashMap::new();
                 for p in &plan.pushes[range] {
                     let frozen = match seen.get(&p.user_id) {
@@ -371,7 +378,7 @@ impl Worker {
             let rows = deliveries::open_rows(&tx, &date_s, after, CHUNK)?;
             let last = rows.last().map(|r| r.id);
             let mut ready = Vec::new();
-            let mut regs: HashMap<i64, RegInfo> = HashMap::new();
+            let mut regs: HashMap<(i64, i64), RegInfo> = HashMap::new();
             let mut users: HashMap<i64, String> = HashMap::new();
             let mut stale = 0;
             for row in rows {
@@ -397,15 +404,14 @@ impl Worker {
                 };
                 let r = prepare(&tx, &pack, date, row.id, row.user_id, key, &items, row.messages, &mut regs, &mut users)?;
                 // The reader left since it was planned: not sent.
+                // (stopped, completed, closed, or paused by this reader)
                 let still_wanted = store::users::following(&tx, UserId::new(row.user_id))?
                     && items.iter().any(|it| {
-                        store::registrations::get(&tx, RegistrationId::new(it.registration_id))
-                            .ok()
-                            .flatten()
-                            .is_some_and(|reg| reg.status == RegistrationStatus::Active)
+                        store::planning::still_reads(&tx, it.registration_id, row.user_id)
+                            .unwrap_or(false)
                     });
                 if !still_wanted || r.messages.is_empty() {
-                    let why = if still_wanted { "its content is no longer in the pack" } else { "the reader stopped, blocked or completed since it was planned" };
+                    let why = if still_wanted { "its content is no longer in the pack" } else { "the reader stopped, paused, blocked or completed since it was planned" };
                     deliveries::finish(&tx, row.id, &Outcome::Skipped(why.into()), &store::ts(now))?;
                     continue;
                 }

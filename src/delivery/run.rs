@@ -1,9 +1,9 @@
 //! One day's run: plan every reader, deliver, then complete the registrations whose programme
 //! ended once their last message is delivered.
 
-use super::plan::plan_day_for_all;
+use super::plan::{End, plan_day_for_all};
 use super::{RunError, RunSummary, Worker};
-use crate::domain::{RegistrationId, RegistrationStatus};
+use crate::domain::{RegistrationId, RegistrationStatus, Stage};
 use crate::store::{self, deliveries};
 use chrono::NaiveDate;
 use std::sync::Arc;
@@ -52,11 +52,11 @@ impl Worker {
         let now = store::ts(self.clock.now());
         let d = date_s.clone();
         let (failed, planned, sent) = (summary.failed, summary.planned, summary.sent);
-        let (completed, finished, sent_total) = self
+        let (completed, birth_unreported, finished, sent_total) = self
             .db
             .run(move |conn| {
                 let tx = store::write_tx(conn)?;
-                let mut n = 0;
+                let (mut n, mut stopped) = (0, 0);
                 for c in &plan.completions {
                     let done = match &c.last_content {
                         None => true,
@@ -64,30 +64,38 @@ impl Worker {
                             deliveries::delivered(&tx, c.registration_id, &d, content)?
                         }
                     };
-                    let active =
-                        store::registrations::get(&tx, RegistrationId::new(c.registration_id))?
-                            .is_some_and(|r| r.status == RegistrationStatus::Active);
-                    if done && active {
-                        store::registrations::set_status(
-                            &tx,
-                            RegistrationId::new(c.registration_id),
-                            RegistrationStatus::Completed,
-                            "programme end",
-                            &now,
-                        )?;
-                        n += 1;
+                    let id = RegistrationId::new(c.registration_id);
+                    // Still as planned: active, and for a pregnancy past its reminders, no
+                    // birth reported since.
+                    let current = store::registrations::get(&tx, id)?.filter(|r| {
+                        r.status == RegistrationStatus::Active
+                            && (c.end == End::Completed || r.subject.stage() == Stage::Pregnancy)
+                    });
+                    if done && current.is_some() {
+                        let (to, reason) = match c.end {
+                            End::Completed => (RegistrationStatus::Completed, "programme end"),
+                            End::BirthUnreported => {
+                                (RegistrationStatus::Stopped, "birth_unreported")
+                            }
+                        };
+                        store::registrations::set_status(&tx, id, to, reason, &now)?;
+                        match c.end {
+                            End::Completed => n += 1,
+                            End::BirthUnreported => stopped += 1,
+                        }
                     }
                 }
                 let finished = deliveries::run_done(&tx, &d, planned, sent, failed, &now)?;
                 let sent_total = deliveries::sent_count(&tx, &d)?;
                 tx.commit()?;
-                Ok((n, finished, sent_total))
+                Ok((n, stopped, finished, sent_total))
             })
             .await?;
         summary.completed = completed;
+        summary.birth_unreported = birth_unreported;
         summary.finished = finished;
         summary.already_sent = sent_total.saturating_sub(summary.sent);
-        tracing::info!(date = %date_s, sent = summary.sent, already_sent = summary.already_sent, failed = summary.failed, skipped = summary.skipped, completed = summary.completed, finished, "delivery run ended");
+        tracing::info!(date = %date_s, sent = summary.sent, already_sent = summary.already_sent, failed = summary.failed, skipped = summary.skipped, completed = summary.completed, birth_unreported = summary.birth_unreported, finished, "delivery run ended");
         Ok(summary)
     }
 
@@ -102,7 +110,16 @@ impl Worker {
         Ok(RunSummary {
             date: date.to_string(),
             planned: plan.pushes.len(),
-            completed: plan.completions.len(),
+            completed: plan
+                .completions
+                .iter()
+                .filter(|c| c.end == End::Completed)
+                .count(),
+            birth_unreported: plan
+                .completions
+                .iter()
+                .filter(|c| c.end == End::BirthUnreported)
+                .count(),
             plan_ms: started.elapsed().as_millis() as u64,
             ..Default::default()
         })

@@ -5,7 +5,7 @@
 use super::StoreError;
 use crate::domain::Stage;
 use chrono::NaiveDate;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension, params};
 
 /// One registration to plan, read by one of its readers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +22,8 @@ pub struct ActiveRow {
     pub started_on: NaiveDate,
 }
 
-/// Calls `f` for every active registration of every following reader, in registration order.
+/// Calls `f` for every active registration of every following reader, in registration order:
+/// not a registration closed for good (a loss), not a reader who paused their own delivery.
 /// A stored date that cannot be read is an error naming the registration, never the date
 /// (personal data).
 pub fn active_registrations(
@@ -34,7 +35,7 @@ pub fn active_registrations(
          FROM registrations r
          JOIN registration_readers rr ON rr.registration_id = r.id
          JOIN line_users u ON u.id = rr.user_id
-         WHERE r.status = 'active' AND u.following = 1
+         WHERE r.status = 'active' AND r.closed IS NULL AND rr.paused = 0 AND u.following = 1
          ORDER BY r.id",
     )?;
     let mut q = stmt.query([])?;
@@ -77,4 +78,81 @@ pub fn open_taken_notices(
         f(r.get_ref(0)?.as_i64()?, r.get_ref(1)?.as_str()?);
     }
     Ok(())
+}
+
+/// A registration as one of its readers reads it: what rendering a push needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReaderView {
+    /// How the messages address this reader: a family reader's own name, else the owner's.
+    pub nickname: String,
+    /// Pregnancy or child.
+    pub stage: Stage,
+    /// Due date or birthday.
+    pub date: NaiveDate,
+    /// The family's name for the child, when given.
+    pub child_name: Option<String>,
+    /// Whether this reader owns the registration.
+    pub owner: bool,
+}
+
+/// How `user_id` reads registration `registration_id`; `None` if they are not one of its
+/// readers (any more).
+pub fn reader_view(
+    conn: &Connection,
+    registration_id: i64,
+    user_id: i64,
+) -> Result<Option<ReaderView>, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT COALESCE(rr.nickname, r.nickname), r.stage, COALESCE(r.due_date, r.birthday),
+                    r.child_name, rr.role = 'owner'
+             FROM registrations r
+             JOIN registration_readers rr ON rr.registration_id = r.id AND rr.user_id = ?2
+             WHERE r.id = ?1",
+        )?
+        .query_row(params![registration_id, user_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, bool>(4)?,
+            ))
+        })
+        .optional()?;
+    let Some((nickname, stage, date, child_name, owner)) = row else {
+        return Ok(None);
+    };
+    let date = super::read_date(&date).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "registration {registration_id}: a stored date is not a date"
+        ))
+    })?;
+    Ok(Some(ReaderView {
+        nickname,
+        stage: if stage == "pregnancy" {
+            Stage::Pregnancy
+        } else {
+            Stage::Child
+        },
+        date,
+        child_name: child_name.filter(|n| !n.trim().is_empty()),
+        owner,
+    }))
+}
+
+/// Whether `user_id` still receives registration `registration_id`: active, not closed, and
+/// not paused by this reader.
+pub fn still_reads(
+    conn: &Connection,
+    registration_id: i64,
+    user_id: i64,
+) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM registrations r
+             JOIN registration_readers rr ON rr.registration_id = r.id AND rr.user_id = ?2
+             WHERE r.id = ?1 AND r.status = 'active' AND r.closed IS NULL AND rr.paused = 0)",
+        )?
+        .query_row(params![registration_id, user_id], |r| r.get(0))?)
 }

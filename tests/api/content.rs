@@ -100,6 +100,18 @@ fn problems_are_reported_with_file_and_line() {
             without("municipal_office"),
             "missing field `municipal_office`",
         ),
+        (
+            "no birth prompt",
+            "municipality.toml",
+            without("prompt = "),
+            "[birth] needs `prompt`",
+        ),
+        (
+            "a birth reminder that does not say how to stop",
+            "municipality.toml",
+            shipped.replace("配信をやめるときは「配信停止」と送ってください。", ""),
+            "[birth] `reminder` must say 「配信停止」",
+        ),
     ]);
     for (what, file, body, expect) in cases {
         let dir = pack_with(file, &body);

@@ -693,3 +693,234 @@ async fn serve_does_not_deliver_before_the_push_time() {
     );
     assert_eq!(app.count("SELECT count(*) FROM delivery_runs"), 0);
 }
+
+/// The registration `user` owns.
+fn registration_of(app: &TestApp, user: &str) -> i64 {
+    app.db()
+        .query_row(
+            "SELECT r.id FROM registrations r JOIN line_users u ON u.id = r.user_id
+             WHERE u.line_user_id = ?1",
+            [user],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// Adds `user` (who follows the account) as a family reader of `registration`.
+async fn add_family_reader(
+    app: &TestApp,
+    registration: i64,
+    user: &str,
+    nickname: &str,
+    paused: bool,
+) {
+    app.say(&[app.double.follow_event(user, false)]).await;
+    app.settle().await;
+    app.db()
+        .execute(
+            "INSERT INTO registration_readers (registration_id, user_id, role, added_at, nickname, paused)
+             SELECT ?1, id, 'family', '2026-01-01T00:00:00Z', ?3, ?4 FROM line_users WHERE line_user_id = ?2",
+            rusqlite::params![registration, user, nickname, paused],
+        )
+        .unwrap();
+}
+
+/// Moves a registration's due date so that today is gestational day `gd`.
+fn set_gestational_day(app: &TestApp, registration: i64, today: NaiveDate, gd: i64) {
+    let due = today + chrono::Duration::days(280 - gd);
+    app.db()
+        .execute(
+            "UPDATE registrations SET due_date = ?2 WHERE id = ?1",
+            rusqlite::params![registration, due.to_string()],
+        )
+        .unwrap();
+}
+
+/// The quick reply actions of a push (on its last message object; none elsewhere).
+fn quick_reply_actions(push: &[Value]) -> Vec<Value> {
+    for m in &push[..push.len() - 1] {
+        assert!(m.get("quickReply").is_none(), "only the last object: {m}");
+    }
+    push.last().unwrap()["quickReply"]["items"]
+        .as_array()
+        .map(|items| items.iter().map(|i| i["action"].clone()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_due_date_the_owner_gets_the_birth_button_and_the_family_the_prompt() {
+    let today = today();
+    let app = spawn_app_on(today).await;
+    let (owner, partner) = (user_id(1), user_id(2));
+    app.register(&owner, "妊娠中", "はなこ", today).await;
+    app.settle().await;
+    let id = registration_of(&app, &owner);
+    add_family_reader(&app, id, &partner, "パパ", false).await;
+    let s = summary(&app.push_cli(&["--json"]));
+    assert_eq!(s["sent"], 2, "{s}");
+    let pushes = pushes_by_user(&app);
+
+    let mine = &pushes[&owner][0];
+    assert!(text_of(&mine[0]).contains("はなこさん"));
+    assert!(mine.iter().any(|m| text_of(m).contains("「出産しました」")));
+    assert_eq!(
+        quick_reply_actions(mine),
+        vec![serde_json::json!({
+            "type": "datetimepicker",
+            "label": "赤ちゃんが生まれたら",
+            "data": format!("born:{id}"),
+            "mode": "date",
+            "initial": today.to_string(),
+            "max": today.to_string(),
+            "min": (today - Days::new(154)).to_string(),
+        })]
+    );
+
+    let theirs = &pushes[&partner][0];
+    assert!(
+        text_of(&theirs[0]).contains("パパさん"),
+        "{}",
+        text_of(&theirs[0])
+    );
+    assert!(!text_of(&theirs[0]).contains("はなこさん"));
+    assert!(
+        theirs
+            .iter()
+            .any(|m| text_of(m).contains("「出産しました」"))
+    );
+    assert!(
+        quick_reply_actions(theirs).is_empty(),
+        "the owner reports the birth"
+    );
+    app.assert_contract_held();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_41w6d_a_weekly_reminder_three_times_then_the_registration_stops() {
+    let today = today();
+    let app = spawn_app_on(today).await;
+    // 42週0日 (the first reminder), 42週1日 (nothing), 44週0日 (the last), 44週1日 (stopped).
+    let days = [294, 295, 308, 309];
+    for (i, gd) in days.iter().enumerate() {
+        let u = user_id(i as u64 + 1);
+        app.register(&u, "妊娠中", "はなこ", today + Days::new(30))
+            .await;
+        app.settle().await;
+        let id = registration_of(&app, &u);
+        set_gestational_day(&app, id, today, *gd);
+    }
+    let s = summary(&app.push_cli(&["--json"]));
+    assert_eq!(s["sent"], 2, "{s}");
+    assert_eq!(s["birth_unreported"], 1, "{s}");
+    let pushes = pushes_by_user(&app);
+    for (i, gd) in days.iter().enumerate() {
+        let u = user_id(i as u64 + 1);
+        let id = registration_of(&app, &u);
+        let status: String = app
+            .db()
+            .query_row(
+                "SELECT status FROM registrations WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        match gd {
+            294 | 308 => {
+                let got = &pushes[&u];
+                assert_eq!(got.len(), 1);
+                assert_eq!(got[0].len(), 1, "the reminder alone");
+                let text = text_of(&got[0][0]);
+                assert!(
+                    text.contains("はなこさん") && text.contains("「出産しました」"),
+                    "{text}"
+                );
+                assert!(
+                    text.contains("「配信停止」") && !text.contains("妊娠"),
+                    "{text}"
+                );
+                let actions = quick_reply_actions(&got[0]);
+                assert_eq!(actions.len(), 1);
+                assert_eq!(actions[0]["data"], format!("born:{id}"));
+                assert_eq!(status, "active");
+            }
+            295 => {
+                assert!(!pushes.contains_key(&u), "nothing between reminders");
+                assert_eq!(status, "active");
+            }
+            _ => {
+                assert!(!pushes.contains_key(&u), "nothing after the last reminder");
+                assert_eq!(status, "stopped", "停止, no longer 配信中");
+                let reason: String = app
+                    .db()
+                    .query_row(
+                        "SELECT reason FROM registration_status_history
+                         WHERE registration_id = ?1 ORDER BY id DESC LIMIT 1",
+                        [id],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                assert_eq!(reason, "birth_unreported");
+            }
+        }
+    }
+    // The next morning's run plans nothing for the stopped registration.
+    let again = summary(&app.push_cli(&["--json"]));
+    assert_eq!(again["birth_unreported"], 0, "{again}");
+    app.assert_contract_held();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_family_reader_and_a_closed_registration_receive_nothing() {
+    let today = today();
+    let app = spawn_app_on(today).await;
+    let (owner, grandma, bereaved) = (user_id(1), user_id(2), user_id(3));
+    let birthday = today - Days::new(10);
+    app.register(&owner, "子育て中", "はなこ", birthday).await;
+    app.register(&bereaved, "子育て中", "ゆき", birthday).await;
+    app.settle().await;
+    let id = registration_of(&app, &owner);
+    add_family_reader(&app, id, &grandma, "ばあば", true).await;
+    app.db()
+        .execute(
+            "UPDATE registrations SET closed = 'loss' WHERE id = ?1",
+            [registration_of(&app, &bereaved)],
+        )
+        .unwrap();
+    let s = summary(&app.push_cli(&["--json"]));
+    assert_eq!(s["sent"], 1, "{s}");
+    let pushes = pushes_by_user(&app);
+    assert!(
+        text_of(&pushes[&owner][0][0]).contains("はなこさん"),
+        "the owner still reads"
+    );
+    assert!(!pushes.contains_key(&grandma), "paused her own delivery");
+    assert!(!pushes.contains_key(&bereaved), "closed for good");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_sends_the_recorded_birth_button_unchanged() {
+    let today = today();
+    let app = spawn_app_on(today).await;
+    let u = user_id(1);
+    app.register(&u, "妊娠中", "はなこ", today - Days::new(3))
+        .await;
+    app.settle().await;
+    let id = registration_of(&app, &u);
+    app.double.inject_on(Some(Via::Push), Fault::Status(503), 5);
+    summary(&app.push_cli(&["--json"]));
+    // Named after it was recorded: the push keeps what it was recorded with, under its key.
+    app.db()
+        .execute(
+            "UPDATE registrations SET child_name = 'はる' WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+    let s = summary(&app.push_cli(&["--json"]));
+    assert_eq!(s["sent"], 1, "{s}");
+    let pushes = pushes_by_user(&app);
+    let actions = quick_reply_actions(&pushes[&u][0]);
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0]["label"], "赤ちゃんが生まれたら");
+    assert_eq!(actions[0]["data"], format!("born:{id}"));
+    assert_eq!(actions[0]["min"], (today - Days::new(157)).to_string());
+}
