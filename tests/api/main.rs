@@ -4,6 +4,7 @@ mod content;
 mod delivery;
 mod health;
 mod helpers;
+mod life_events;
 mod lifecycle;
 mod privacy;
 mod registration;
