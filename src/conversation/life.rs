@@ -74,7 +74,11 @@ impl Pick {
     }
 
     /// The registrations this action can act on, for this reader.
-    pub(super) fn candidates(self, regs: &[RegistrationSummary]) -> Vec<RegistrationId> {
+    pub(super) fn candidates(
+        self,
+        regs: &[RegistrationSummary],
+        today: NaiveDate,
+    ) -> Vec<RegistrationId> {
         use RegistrationStatus::{Active, Stopped};
         regs.iter()
             .filter(|r| !r.closed)
@@ -86,12 +90,25 @@ impl Pick {
                         && r.status != RegistrationStatus::Completed
                 }
                 Pick::Pause | Pick::End => r.status == Active,
-                Pick::Resume => r.status == Stopped,
+                // Past the birth reminders a resume would stop again: the birth is asked instead.
+                Pick::Resume => r.status == Stopped && !overdue(r, today),
                 Pick::Share => r.owned() && matches!(r.status, Active | Stopped),
             })
             .map(|r| r.id)
             .collect()
     }
+}
+
+/// The last reminder of an unreported birth goes on 44週0日, four weeks after the due date; the
+/// delivery stops a pregnancy registration the day after.
+const LAST_REMINDER_AFTER_DUE: u64 = 28;
+
+/// A pregnancy past its last birth reminder: nothing is sent to it but the birth's report.
+fn overdue(r: &RegistrationSummary, today: NaiveDate) -> bool {
+    r.stage == Stage::Pregnancy
+        && r.date
+            .checked_add_days(chrono::Days::new(LAST_REMINDER_AFTER_DUE))
+            .is_some_and(|last| today > last)
 }
 
 /// An invitation as the processor found it.
@@ -193,7 +210,7 @@ fn find<'a>(ctx: &Context<'a>, id: RegistrationId) -> Option<&'a RegistrationSum
 /// Starts an action: says there is nothing to act on, goes straight on with the one
 /// registration, or asks which.
 pub(super) fn begin(pick: Pick, ctx: &Context<'_>, t: &Texts<'_>) -> Step {
-    let candidates = pick.candidates(ctx.registrations);
+    let candidates = pick.candidates(ctx.registrations, ctx.today);
     match candidates.as_slice() {
         [] => step_to(State::Idle, vec![t.nothing_for(pick, ctx.registrations)]),
         [one] => picked(pick, vec![*one], ctx, t),
@@ -266,12 +283,24 @@ pub(super) fn idle(word: Word, ctx: &Context<'_>, t: &Texts<'_>) -> Option<Step>
         Word::Stop => begin(Pick::Pause, ctx, t),
         Word::End => begin(Pick::End, ctx, t),
         Word::Pause => {
-            if Pick::Pause.candidates(regs).is_empty() && !Pick::Resume.candidates(regs).is_empty()
+            if Pick::Pause.candidates(regs, ctx.today).is_empty()
+                && !Pick::Resume.candidates(regs, ctx.today).is_empty()
             {
                 begin(Pick::Resume, ctx, t)
             } else {
                 begin(Pick::Pause, ctx, t)
             }
+        }
+        Word::Resume
+            if Pick::Resume.candidates(regs, ctx.today).is_empty()
+                && regs.iter().any(|r| {
+                    r.owned()
+                        && !r.closed
+                        && r.status == RegistrationStatus::Stopped
+                        && overdue(r, ctx.today)
+                }) =>
+        {
+            step_to(State::Idle, vec![t.overdue_resume()])
         }
         Word::Resume => begin(Pick::Resume, ctx, t),
         Word::Loss => begin(Pick::Loss, ctx, t),
@@ -341,7 +370,10 @@ pub(super) fn born_button(
     ctx: &Context<'_>,
     t: &Texts<'_>,
 ) -> Step {
-    if !Pick::Born.candidates(ctx.registrations).contains(&id) {
+    if !Pick::Born
+        .candidates(ctx.registrations, ctx.today)
+        .contains(&id)
+    {
         // Already reported, closed, someone else's, or a stale button: say where things stand.
         return step_to(
             State::Idle,
@@ -507,7 +539,7 @@ pub(super) fn step_state(
             }
             // Only what is still a pregnancy of this reader's.
             let still: Vec<RegistrationId> = Pick::Born
-                .candidates(ctx.registrations)
+                .candidates(ctx.registrations, ctx.today)
                 .into_iter()
                 .filter(|id| regs.contains(id))
                 .collect();

@@ -543,3 +543,35 @@ fn pause_and_resume_each_registration() {
     assert_eq!(last.effect, Some(Effect::Stop(vec![id(1)])));
     assert!(texts[1].contains("ありがとうございました"), "{texts:?}");
 }
+
+#[test]
+fn a_pregnancy_past_its_reminders_is_asked_about_the_birth_not_resumed() {
+    let overdue = [RegistrationSummary {
+        status: RegistrationStatus::Stopped,
+        date: d(2026, 10, 23),
+        ..reg(1, Stage::Pregnancy)
+    }];
+    let (last, texts) = run(State::Idle, &[text("配信再開")], &overdue);
+    assert!(last.effect.is_none());
+    assert!(texts[0].contains("「出産しました」"), "{texts:?}");
+    // Its report still works, straight from that answer.
+    let (last, _) = run(
+        State::Idle,
+        &[
+            text("配信再開"),
+            text("出産しました"),
+            text("今日"),
+            text("はい"),
+        ],
+        &overdue,
+    );
+    assert!(matches!(last.effect, Some(Effect::Born { .. })));
+    // Four weeks after the due date, the last reminder's day, it can still be resumed.
+    let on_time = [RegistrationSummary {
+        status: RegistrationStatus::Stopped,
+        date: d(2026, 10, 24),
+        ..reg(1, Stage::Pregnancy)
+    }];
+    let (last, _) = run(State::Idle, &[text("配信再開")], &on_time);
+    assert_eq!(last.effect, Some(Effect::Resume(vec![id(1)])));
+}

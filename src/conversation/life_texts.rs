@@ -60,7 +60,7 @@ impl Texts<'_> {
                 "妊娠中のご登録はありません。お子さんの登録は「子どもを追加」からできます。"
                     .to_owned()
             }
-            Pick::Pause | Pick::End if Pick::Resume.candidates(regs).is_empty() => {
+            Pick::Pause | Pick::End if Pick::Resume.candidates(regs, self.today).is_empty() => {
                 "いま配信中の登録はありません。".to_owned()
             }
             Pick::Pause | Pick::End => {
@@ -119,6 +119,15 @@ impl Texts<'_> {
                 format!("{question}\n\n{list}\n\n番号で選んでください。"),
             ),
             actions,
+        )
+    }
+
+    /// A resume asked for a pregnancy well past its due date: its messages are over; the
+    /// birth's report starts the child's.
+    pub fn overdue_resume(&self) -> Message {
+        Message::text_with_quick_reply(
+            "出産予定日から4週間以上たったため、妊娠中のメッセージは終わっています。\n赤ちゃんが生まれていたら「出産しました」からお知らせください。この登録のまま、赤ちゃんの成長に合わせたメッセージをお届けします。",
+            vec![Action::say("出産しました"), cancel()],
         )
     }
 

@@ -834,6 +834,7 @@ fn every_text() -> Vec<(&'static str, String)> {
     }
     out.extend([
         ("pick_hint", t.pick_hint(true)),
+        ("overdue_resume", m(t.overdue_resume())),
         ("yes_hint", t.yes_hint()),
         ("ask_edit_what", m(t.ask_edit_what(&shared, None))),
         ("edit_hint", t.edit_hint()),
