@@ -575,3 +575,25 @@ fn a_pregnancy_past_its_reminders_is_asked_about_the_birth_not_resumed() {
     let (last, _) = run(State::Idle, &[text("配信再開")], &on_time);
     assert_eq!(last.effect, Some(Effect::Resume(vec![id(1)])));
 }
+
+#[test]
+fn only_what_can_be_acted_on_is_offered() {
+    let two = [reg(1, Stage::Child), reg(2, Stage::Child)];
+    // A change is for one registration: 「すべて」 is not an answer.
+    let (last, _) = run(State::Idle, &[text("変更する"), text("すべて")], &two);
+    assert!(matches!(last.state, State::Pick { action: Pick::Edit, .. }));
+    // Only the owner shares; a finished registration is not shared.
+    let shared = [RegistrationSummary {
+        role: ReaderRole::Family,
+        ..reg(1, Stage::Child)
+    }];
+    let (last, texts) = run(State::Idle, &[text("招待コードを作る")], &shared);
+    assert_eq!(last.state, State::Idle);
+    assert!(texts[0].contains("ご本人が作れます"), "{texts:?}");
+    let done = [RegistrationSummary {
+        status: RegistrationStatus::Completed,
+        ..reg(1, Stage::Child)
+    }];
+    let (last, _) = run(State::Idle, &[text("招待コードを作る")], &done);
+    assert_eq!(last.state, State::Idle);
+}
