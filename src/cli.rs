@@ -75,6 +75,9 @@ enum Command {
     /// Content pack tools.
     #[command(subcommand)]
     Content(ContentCommand),
+    /// Rich menus: check the definitions in richmenus/, bring LINE's menus to them.
+    #[command(subcommand)]
+    Richmenu(RichmenuCommand),
     /// Runs the LINE platform double on loopback (for trying the service and benchmarks).
     LineDouble(crate::line_double::DoubleArgs),
     /// Personal data: retention and erasure.
@@ -155,6 +158,25 @@ enum DataCommand {
         /// The reader's LINE user id (U followed by 32 hex digits).
         #[arg(long = "user", value_name = "LINE_USER_ID")]
         user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RichmenuCommand {
+    /// Checks every definition without LINE: size, image (format, pixels, at most 1 MB),
+    /// areas (inside, not overlapping, at most 20), actions and LINE's limits.
+    Check {
+        /// The folder (default: YORISOI_RICHMENU_DIR or `richmenus`).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Validates and creates the menus on LINE, uploads their images, sets the aliases
+    /// (yorisoi-<name>) and the default (registering), relinks readers, deletes menus no longer
+    /// defined; a second run changes nothing. Uses the settings and database of `serve`.
+    Sync {
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -341,10 +363,84 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Content(ContentCommand::Preview(args)) => preview(args),
+        Command::Richmenu(command) => richmenu(command, cli.config.as_deref()),
         Command::Data(command) => data(command, cli.config.as_deref()),
         Command::Staff(command) => staff(command, cli.config.as_deref()),
         Command::LineDouble(args) => {
             runtime()?.block_on(crate::line_double::serve_forever(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn richmenu(
+    command: RichmenuCommand,
+    config: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    use crate::richmenu::{load_dir, sync};
+    let problems = |list: Vec<crate::richmenu::Problem>| {
+        for p in &list {
+            eprintln!("error: {p}");
+        }
+        eprintln!("{} problem(s) in the rich menu definitions", list.len());
+        ExitCode::from(1)
+    };
+    match command {
+        RichmenuCommand::Check { dir } => {
+            let dir = dir
+                .or_else(|| std::env::var_os("YORISOI_RICHMENU_DIR").map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from("richmenus"));
+            match load_dir(&dir) {
+                Ok(menus) => {
+                    for m in &menus {
+                        out!(
+                            "{}: {} area(s), {}×{}, {} ({} bytes)",
+                            m.path.display(),
+                            m.menu.areas.len(),
+                            m.menu.size.width,
+                            m.menu.size.height,
+                            m.image_path.display(),
+                            m.image.len()
+                        );
+                    }
+                    for name in crate::richmenu::MENU_NAMES {
+                        if !menus.iter().any(|m| m.name == *name) {
+                            out!(
+                                "note: no {name} menu: readers of that stage keep the menu they have"
+                            );
+                        }
+                    }
+                    out!("{} rich menu(s), no problem", menus.len());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(list) => Ok(problems(list)),
+            }
+        }
+        RichmenuCommand::Sync { dry_run } => {
+            let settings = Settings::load(config)?;
+            let menus = match load_dir(&settings.richmenu_dir) {
+                Ok(m) => m,
+                Err(list) => return Ok(problems(list)),
+            };
+            let db = crate::store::Db::new(crate::store::open_and_migrate(&settings.database)?);
+            let line = line_client(&settings)?;
+            let clock = clock();
+            let report = runtime()?.block_on(sync::sync(&db, &line, &clock, &menus, dry_run))?;
+            if report.steps.is_empty() {
+                out!("LINE's rich menus match the definitions: nothing to do");
+            }
+            for step in &report.steps {
+                out!("{}{step}", if dry_run { "would " } else { "" });
+            }
+            if !dry_run && report.relinked.looked > 0 {
+                out!(
+                    "readers: {} linked, {} unlinked, {} refused by LINE, {} left for serve to retry",
+                    report.relinked.linked,
+                    report.relinked.unlinked,
+                    report.relinked.refused,
+                    report.left
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
