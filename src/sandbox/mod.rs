@@ -89,7 +89,7 @@ fn settings(config: Option<&Path>, db: &Path, double: &LineDouble) -> anyhow::Re
         double.access_token().into(),
     );
     env.insert("LINE_API_BASE".into(), double.base_url());
-    env.insert("LINE_DATA_API_BASE".into(), double.base_url());
+    env.insert("LINE_DATA_API_BASE".into(), double.data_base_url());
     let mut s = Settings::from_sources(config, &env)?;
     s.database = db.to_owned();
     if s.push_time == PushTime::Off {

@@ -7,6 +7,7 @@ mod helpers;
 mod lifecycle;
 mod privacy;
 mod registration;
+mod richmenu;
 mod sandbox;
 mod send;
 mod webhook;
