@@ -2,8 +2,8 @@
 
 -- Every rich menu yorisoi created on LINE. `current`: the one its definition (name) stands for
 -- now; a row neither current nor deleted is left over (replaced, no longer defined, or its sync
--- stopped half-way) and the next sync deletes it on LINE. created_at / deleted_at count
--- LINE's 100 creations and deletions an hour.
+-- stopped half-way) and the next sync deletes it on LINE. created_at and deleted_at (by 'sync')
+-- count LINE's 100 creations and deletions an hour.
 CREATE TABLE richmenus (
     rich_menu_id    TEXT PRIMARY KEY,
     name            TEXT NOT NULL,
@@ -11,7 +11,9 @@ CREATE TABLE richmenus (
     image_uploaded  INTEGER NOT NULL DEFAULT 0,
     current         INTEGER NOT NULL DEFAULT 0,
     created_at      TEXT NOT NULL,
-    deleted_at      TEXT
+    deleted_at      TEXT,
+    -- 'sync': deleted on LINE by a sync (it counts against the hour); 'line': LINE no longer had it
+    deleted_by      TEXT CHECK (deleted_by IN ('sync', 'line'))
 );
 CREATE UNIQUE INDEX richmenus_current ON richmenus(name) WHERE current = 1;
 

@@ -84,11 +84,16 @@ pub fn make_current(conn: &mut Connection, name: &str, id: &str) -> rusqlite::Re
     tx.commit()
 }
 
-/// Records a menu deleted (or found gone) on LINE.
-pub fn record_deleted(conn: &Connection, id: &str, now: DateTime<Utc>) -> rusqlite::Result<()> {
+/// Records a menu deleted on LINE (`on_line`), or found gone from LINE.
+pub fn record_deleted(
+    conn: &Connection,
+    id: &str,
+    on_line: bool,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
     conn.execute(
-        "UPDATE richmenus SET deleted_at = ?2, current = 0 WHERE rich_menu_id = ?1",
-        params![id, ts(now)],
+        "UPDATE richmenus SET deleted_at = ?2, deleted_by = ?3, current = 0 WHERE rich_menu_id = ?1",
+        params![id, ts(now), if on_line { "sync" } else { "line" }],
     )
     .map(drop)
 }
@@ -97,7 +102,7 @@ pub fn record_deleted(conn: &Connection, id: &str, now: DateTime<Utc>) -> rusqli
 pub fn changes_since(conn: &Connection, since: DateTime<Utc>) -> rusqlite::Result<u32> {
     conn.query_row(
         "SELECT (SELECT count(*) FROM richmenus WHERE created_at > ?1)
-              + (SELECT count(*) FROM richmenus WHERE deleted_at > ?1)",
+              + (SELECT count(*) FROM richmenus WHERE deleted_at > ?1 AND deleted_by = 'sync')",
         [ts(since)],
         |r| r.get(0),
     )

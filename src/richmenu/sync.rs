@@ -157,9 +157,8 @@ async fn run_step(
                     _ => {}
                 }
             }
-            let id = rich_menu_id.clone();
-            let now = clock.now();
-            db.run(move |c| Ok(store::record_deleted(c, &id, now)?))
+            let (id, on_line, now) = (rich_menu_id.clone(), *on_line, clock.now());
+            db.run(move |c| Ok(store::record_deleted(c, &id, on_line, now)?))
                 .await?;
         }
     }
