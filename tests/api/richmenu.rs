@@ -218,8 +218,8 @@ async fn a_sync_that_would_pass_lines_hourly_limit_stops_before_any_request() {
     let db = app.db();
     for i in 0..97 {
         db.execute(
-            "INSERT INTO richmenus (rich_menu_id, name, hash, created_at, deleted_at)
-             VALUES (?1, 'child', 'x', ?2, ?2)",
+            "INSERT INTO richmenus (rich_menu_id, name, hash, created_at, deleted_at, deleted_by)
+             VALUES (?1, 'child', 'x', ?2, ?2, 'sync')",
             rusqlite::params![format!("richmenu-old{i}"), recent],
         )
         .unwrap();
@@ -310,4 +310,48 @@ async fn a_reader_of_a_child_gets_the_child_menu() {
     app.settle().await;
     app.steps.relink().await.unwrap();
     assert_eq!(linked(&app, &u), Some(ids["child"].clone()));
+}
+
+#[tokio::test]
+async fn the_sandbox_syncs_the_menus_and_shows_each_user_theirs() {
+    let sb = crate::sandbox::start(&[]);
+    let (_, u) = sb.post("/users", serde_json::json!({})).await;
+    let id = u["user_id"].as_str().unwrap().to_owned();
+    let (status, _) = sb
+        .post(&format!("/users/{id}/follow"), serde_json::json!({}))
+        .await;
+    assert_eq!(status, 204);
+    let menu = sb.get(&format!("/users/{id}/richmenu")).await;
+    let current = &menu["current"];
+    assert_eq!(current["size"]["height"], 843, "{menu}");
+    assert_eq!(current["areas"][0]["action"]["data"], "menu:register");
+    assert_eq!(menu["aliases"].as_object().unwrap().len(), 4);
+    let image = reqwest::get(format!("{}{}", sb.base, current["image"].as_str().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(image.headers()["content-type"], "image/png");
+    let committed = std::fs::read(repo_menus().join("registering.png")).unwrap();
+    assert_eq!(image.bytes().await.unwrap().to_vec(), committed);
+
+    // A tap: the displayText is the reader's message; the postback reaches the service.
+    let (status, v) = sb
+        .post(
+            &format!("/users/{id}/postback"),
+            serde_json::json!({ "data": "menu:faq", "display_text": "よくある質問" }),
+        )
+        .await;
+    assert_eq!(status, 204, "{v}");
+    let talk = sb.get(&format!("/users/{id}/messages")).await;
+    let mine: Vec<&str> = talk["talk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["from"] == "user")
+        .filter_map(|t| t["text"].as_str())
+        .collect();
+    assert_eq!(mine.last(), Some(&"よくある質問"), "{talk}");
+    assert_eq!(
+        sb.get("/violations").await["violations"],
+        serde_json::json!([])
+    );
 }
