@@ -182,7 +182,8 @@ enum RichmenuCommand {
 
 #[derive(Debug, Subcommand)]
 enum ContentCommand {
-    /// Checks the pack: parse errors, placeholders, collisions, LINE limits, coverage.
+    /// Checks the pack: parse errors, placeholders, collisions, LINE limits, coverage; and the
+    /// rich menus as `richmenu check` does.
     Check {
         /// Print the report as JSON.
         #[arg(long)]
@@ -350,7 +351,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
         }
         Command::Content(ContentCommand::Check { json, strict, dir }) => {
-            let report = content::check::check(&content_dir(dir), strict);
+            let mut report = content::check::check(&content_dir(dir), strict);
+            report.diagnostics.extend(richmenu_diagnostics());
             if json {
                 out!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -373,6 +375,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+fn richmenu_dir(dir: Option<PathBuf>) -> PathBuf {
+    dir.or_else(|| std::env::var_os("YORISOI_RICHMENU_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("richmenus"))
+}
+
+/// The rich menu check's problems as `content check` errors (when there is a rich menu folder).
+fn richmenu_diagnostics() -> Vec<content::check::DiagnosticOut> {
+    let dir = richmenu_dir(None);
+    if !dir.is_dir() {
+        return Vec::new();
+    }
+    match crate::richmenu::load_dir(&dir) {
+        Ok(_) => Vec::new(),
+        Err(problems) => problems
+            .into_iter()
+            .map(|p| content::check::DiagnosticOut {
+                level: "error",
+                file: Some(p.file),
+                line: None,
+                message: p.message,
+            })
+            .collect(),
+    }
+}
+
 fn richmenu(
     command: RichmenuCommand,
     config: Option<&std::path::Path>,
@@ -386,36 +413,29 @@ fn richmenu(
         ExitCode::from(1)
     };
     match command {
-        RichmenuCommand::Check { dir } => {
-            let dir = dir
-                .or_else(|| std::env::var_os("YORISOI_RICHMENU_DIR").map(PathBuf::from))
-                .unwrap_or_else(|| PathBuf::from("richmenus"));
-            match load_dir(&dir) {
-                Ok(menus) => {
-                    for m in &menus {
-                        out!(
-                            "{}: {} area(s), {}×{}, {} ({} bytes)",
-                            m.path.display(),
-                            m.menu.areas.len(),
-                            m.menu.size.width,
-                            m.menu.size.height,
-                            m.image_path.display(),
-                            m.image.len()
-                        );
-                    }
-                    for name in crate::richmenu::MENU_NAMES {
-                        if !menus.iter().any(|m| m.name == *name) {
-                            out!(
-                                "note: no {name} menu: readers of that stage keep the menu they have"
-                            );
-                        }
-                    }
-                    out!("{} rich menu(s), no problem", menus.len());
-                    Ok(ExitCode::SUCCESS)
+        RichmenuCommand::Check { dir } => match load_dir(&richmenu_dir(dir)) {
+            Ok(menus) => {
+                for m in &menus {
+                    out!(
+                        "{}: {} area(s), {}×{}, {} ({} bytes)",
+                        m.path.display(),
+                        m.menu.areas.len(),
+                        m.menu.size.width,
+                        m.menu.size.height,
+                        m.image_path.display(),
+                        m.image.len()
+                    );
                 }
-                Err(list) => Ok(problems(list)),
+                for name in crate::richmenu::MENU_NAMES {
+                    if !menus.iter().any(|m| m.name == *name) {
+                        out!("note: no {name} menu: readers of that stage keep the menu they have");
+                    }
+                }
+                out!("{} rich menu(s), no problem", menus.len());
+                Ok(ExitCode::SUCCESS)
             }
-        }
+            Err(list) => Ok(problems(list)),
+        },
         RichmenuCommand::Sync { dry_run } => {
             let settings = Settings::load(config)?;
             let menus = match load_dir(&settings.richmenu_dir) {

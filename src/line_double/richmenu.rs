@@ -51,6 +51,8 @@ pub(super) struct State {
     links: HashMap<String, String>,
     calls: Vec<RichMenuCall>,
     hour: VecDeque<Instant>,
+    /// Statuses to answer the next rich menu requests with (injected failures).
+    faults: VecDeque<u16>,
 }
 
 impl State {
@@ -107,7 +109,10 @@ fn handle(
 ) -> HttpResponse {
     let resp = if authorized(req, shared) {
         let mut state = shared.richmenus.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut state)
+        match state.faults.pop_front() {
+            Some(status) => error(status, "Injected failure", vec![]),
+            None => f(&mut state),
+        }
     } else {
         error(401, "Authentication failed.", vec![])
     };
@@ -486,6 +491,13 @@ impl super::LineDouble {
             .unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Answers each of the next `n` rich menu requests with `status`, changing nothing.
+    pub fn inject_rich_menu_failure(&self, status: u16, n: usize) {
+        self.richmenus()
+            .faults
+            .extend(std::iter::repeat_n(status, n));
+    }
+
     /// Every rich menu request received, in order.
     pub fn rich_menu_calls(&self) -> Vec<RichMenuCall> {
         self.richmenus().calls.clone()
@@ -516,5 +528,186 @@ impl super::LineDouble {
         let s = self.richmenus();
         let id = s.links.get(user).or(s.default.as_ref())?;
         s.menus.get(id).map(|m| (id.clone(), m.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Secret;
+    use crate::line::richmenu::ApiError;
+    use crate::line::{LineClient, LineClientConfig, RetryPolicy};
+    use crate::line_double::{DoubleConfig, LineDouble, user_id};
+    use serde_json::{Value, json};
+    use std::time::Duration;
+
+    fn client(d: &LineDouble, data_base: String) -> LineClient {
+        client_with(d, data_base, d.access_token())
+    }
+
+    fn client_with(d: &LineDouble, data_base: String, token: &str) -> LineClient {
+        LineClient::new(LineClientConfig {
+            api_base: d.base_url(),
+            data_base,
+            access_token: Secret::new(token),
+            timeout: Duration::from_secs(2),
+            retry: RetryPolicy::default(),
+            pool_size: 2,
+            rate: 100,
+            multicast_rate: 10,
+        })
+        .unwrap()
+    }
+
+    fn menu(height: u32) -> Value {
+        json!({
+            "size": { "width": 2500, "height": height },
+            "selected": false,
+            "name": "test",
+            "chatBarText": "メニュー",
+            "areas": [{
+                "bounds": { "x": 0, "y": 0, "width": 2500, "height": height },
+                "action": { "type": "postback", "data": "menu:faq", "displayText": "よくある質問" }
+            }]
+        })
+    }
+
+    fn png(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/richmenus/{name}.png",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    fn status(r: Result<impl Sized, ApiError>) -> u16 {
+        match r {
+            Ok(_) => 200,
+            Err(ApiError::Status { status, .. }) => status,
+            Err(ApiError::Transport(_)) => 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_rich_menu_contract() {
+        let d = LineDouble::start(DoubleConfig::default(), "127.0.0.1:0").unwrap();
+        let c = client(&d, d.data_base_url());
+        let mut bad = menu(843);
+        bad["chatBarText"] = json!("とても長いチャットバーのテキストです");
+        bad["areas"][0]["bounds"]["width"] = json!(2600);
+        assert_eq!(status(c.validate_rich_menu(&bad).await), 400);
+        assert_eq!(status(c.create_rich_menu(&bad).await), 400);
+        assert_eq!(status(c.validate_rich_menu(&menu(843)).await), 200);
+        let id = c.create_rich_menu(&menu(843)).await.unwrap();
+
+        // Aliases, the default and links need the image first.
+        assert_eq!(
+            status(c.create_rich_menu_alias("yorisoi-x", &id).await),
+            400
+        );
+        assert_eq!(status(c.set_default_rich_menu(&id).await), 400);
+        let user = user_id(1);
+        assert_eq!(status(c.link_rich_menu(&user, &id).await), 400);
+
+        // The image goes to the data host only, as PNG or JPEG of the menu's size, ≤ 1 MB, once.
+        let on_api_host = client(&d, d.base_url());
+        assert_eq!(
+            status(
+                on_api_host
+                    .upload_rich_menu_image(&id, &png("stopped"), "image/png")
+                    .await
+            ),
+            404
+        );
+        assert_eq!(
+            status(
+                c.upload_rich_menu_image(&id, &png("stopped"), "image/gif")
+                    .await
+            ),
+            415
+        );
+        assert_eq!(
+            status(
+                c.upload_rich_menu_image(&id, &png("stopped"), "image/jpeg")
+                    .await
+            ),
+            400
+        );
+        assert_eq!(
+            status(
+                c.upload_rich_menu_image(&id, &png("child"), "image/png")
+                    .await
+            ),
+            400
+        );
+        let mut big = png("stopped");
+        big.resize(1024 * 1024 + 1, 0);
+        assert_eq!(
+            status(c.upload_rich_menu_image(&id, &big, "image/png").await),
+            400
+        );
+        assert_eq!(
+            status(
+                c.upload_rich_menu_image(&id, &png("stopped"), "image/png")
+                    .await
+            ),
+            200
+        );
+        assert_eq!(
+            status(
+                c.upload_rich_menu_image(&id, &png("stopped"), "image/png")
+                    .await
+            ),
+            400
+        );
+
+        assert_eq!(
+            status(c.create_rich_menu_alias("bad alias!", &id).await),
+            400
+        );
+        c.create_rich_menu_alias("yorisoi-x", &id).await.unwrap();
+        assert_eq!(
+            status(c.create_rich_menu_alias("yorisoi-x", &id).await),
+            400
+        );
+        assert_eq!(
+            status(c.update_rich_menu_alias("yorisoi-y", &id).await),
+            400
+        );
+        assert_eq!(c.default_rich_menu().await.unwrap(), None);
+        c.set_default_rich_menu(&id).await.unwrap();
+        assert_eq!(c.default_rich_menu().await.unwrap(), Some(id.clone()));
+        assert_eq!(status(c.link_rich_menu("someone", &id).await), 400);
+        c.link_rich_menu(&user, &id).await.unwrap();
+        assert_eq!(d.rich_menu_linked(&user), Some(id.clone()));
+        c.unlink_rich_menu(&user).await.unwrap();
+        assert_eq!(
+            d.rich_menu_shown(&user).map(|(m, _)| m),
+            Some(id.clone()),
+            "the default"
+        );
+
+        // Deleting a menu takes its links and the default with it.
+        c.link_rich_menu(&user, &id).await.unwrap();
+        c.delete_rich_menu(&id).await.unwrap();
+        assert_eq!(status(c.delete_rich_menu(&id).await), 404);
+        assert_eq!(d.rich_menu_linked(&user), None);
+        assert_eq!(c.default_rich_menu().await.unwrap(), None);
+        assert!(c.list_rich_menus().await.unwrap().is_empty());
+        c.delete_rich_menu_alias("yorisoi-x").await.unwrap();
+        assert!(c.list_rich_menu_aliases().await.unwrap().is_empty());
+
+        let wrong_token = client_with(&d, d.data_base_url(), "nope");
+        assert_eq!(status(wrong_token.list_rich_menus().await), 401);
+    }
+
+    #[tokio::test]
+    async fn creations_and_deletions_stop_at_100_an_hour() {
+        let d = LineDouble::start(DoubleConfig::default(), "127.0.0.1:0").unwrap();
+        let c = client(&d, d.data_base_url());
+        for _ in 0..50 {
+            let id = c.create_rich_menu(&menu(843)).await.unwrap();
+            c.delete_rich_menu(&id).await.unwrap();
+        }
+        assert_eq!(status(c.create_rich_menu(&menu(843)).await), 429);
     }
 }

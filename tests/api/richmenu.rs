@@ -355,3 +355,62 @@ async fn the_sandbox_syncs_the_menus_and_shows_each_user_theirs() {
         serde_json::json!([])
     );
 }
+
+#[tokio::test]
+async fn a_link_line_failed_is_tried_again_later() {
+    let app = spawn_app().await;
+    synced(&app, &repo_menus());
+    let ids = recorded(&app);
+    let u = user_id(5);
+    app.register(&u, "妊娠中", "はなこ", due_in_114_days())
+        .await;
+    app.settle().await;
+    app.double.inject_rich_menu_failure(500, 1);
+    let pass = app.steps.relink().await.unwrap();
+    assert_eq!((pass.later, pass.linked), (1, 0));
+    assert_eq!(linked(&app, &u), None);
+    // Not before its time.
+    assert_eq!(app.steps.relink().await.unwrap().looked, 0);
+    app.clock
+        .set(app.clock.now() + chrono::TimeDelta::seconds(61));
+    assert_eq!(app.steps.relink().await.unwrap().linked, 1);
+    assert_eq!(linked(&app, &u), Some(ids["pregnancy"].clone()));
+}
+
+#[tokio::test]
+async fn the_menu_follows_the_birth_a_pause_a_closing_and_a_block() {
+    let app = spawn_app().await;
+    synced(&app, &repo_menus());
+    let ids = recorded(&app);
+    let u = user_id(6);
+    app.register(&u, "妊娠中", "はなこ", due_in_114_days())
+        .await;
+    app.settle().await;
+    app.steps.relink().await.unwrap();
+    assert_eq!(linked(&app, &u), Some(ids["pregnancy"].clone()));
+    let db = app.db();
+    let today = crate::helpers::today().to_string();
+    let step = async |sql: &str, expected: &str| {
+        db.execute(sql, rusqlite::params![]).unwrap();
+        app.steps.relink().await.unwrap();
+        assert_eq!(linked(&app, &u), Some(ids[expected].clone()), "{sql}");
+    };
+    step(
+        &format!("UPDATE registrations SET stage = 'child', birthday = '{today}'"),
+        "child",
+    )
+    .await;
+    step("UPDATE registration_readers SET paused = 1", "stopped").await;
+    step("UPDATE registration_readers SET paused = 0", "child").await;
+    step("UPDATE registrations SET closed = 'loss'", "stopped").await;
+
+    // A reader who blocked the account: nothing is sent for them.
+    let before = changing_calls(&app);
+    app.say(&[app.double.unfollow_event(&u)]).await;
+    app.steps.relink().await.unwrap();
+    assert_eq!(changing_calls(&app), before);
+    assert_eq!(
+        app.count("SELECT count(*) FROM richmenu_links WHERE dirty = 1"),
+        0
+    );
+}
