@@ -376,7 +376,7 @@ pub fn rich_menu(v: &Value, out: &mut Vec<Problem>) {
                 let [x, y, w, h] = ["x", "y", "width", "height"].map(|k| int_field(b, k, &bp, out));
                 if let (Some(x), Some(y), Some(w), Some(h), (Some(sw), Some(sh))) =
                     (x, y, w, h, size)
-                    && (w == 0 || h == 0 || x + w > sw || y + h > sh)
+                    && (w == 0 || h == 0 || x.saturating_add(w) > sw || y.saturating_add(h) > sh)
                 {
                     out.push(problem(bp, "must be inside the menu and not empty"));
                 }

@@ -82,11 +82,20 @@ pub struct Bounds {
 }
 
 impl Bounds {
+    /// Right and bottom edges (in u64: an editor's huge number must not overflow).
+    fn ends(&self) -> (u64, u64) {
+        (
+            u64::from(self.x) + u64::from(self.width),
+            u64::from(self.y) + u64::from(self.height),
+        )
+    }
+
     fn overlaps(&self, o: &Bounds) -> bool {
-        self.x < o.x + o.width
-            && o.x < self.x + self.width
-            && self.y < o.y + o.height
-            && o.y < self.y + self.height
+        let ((right, bottom), (o_right, o_bottom)) = (self.ends(), o.ends());
+        u64::from(self.x) < o_right
+            && u64::from(o.x) < right
+            && u64::from(self.y) < o_bottom
+            && u64::from(o.y) < bottom
     }
 }
 
@@ -337,7 +346,8 @@ fn check_area(area: &Area, size: Size) -> Vec<String> {
     if b.width == 0 || b.height == 0 {
         out.push("an area must have a width and a height".into());
     }
-    if b.x + b.width > size.width || b.y + b.height > size.height {
+    let (right, bottom) = b.ends();
+    if right > u64::from(size.width) || bottom > u64::from(size.height) {
         out.push(format!(
             "bounds x {} y {} width {} height {} go outside the image ({}×{})",
             b.x, b.y, b.width, b.height, size.width, size.height

@@ -122,6 +122,11 @@ fn each_broken_rule_is_named_with_file_and_area() {
             "area 1 (配信再開) overlaps area 2 (登録内容)",
         ),
         (
+            "huge numbers",
+            |m| m.menu.areas[1].bounds.width = u32::MAX,
+            "go outside the image",
+        ),
+        (
             "unknown data",
             |m| m.menu.areas[0].action.data = "menu:dance".into(),
             "area 1 (配信再開): data \"menu:dance\" is not one",
