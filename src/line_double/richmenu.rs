@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// LINE's image limit.
@@ -39,8 +40,8 @@ impl RichMenuCall {
 pub struct StoredMenu {
     /// The rich menu object as created (with `richMenuId`).
     pub object: Value,
-    /// The image and its content type, once uploaded.
-    pub image: Option<(Vec<u8>, String)>,
+    /// The image and its content type, once uploaded (shared: the sandbox reads it often).
+    pub image: Option<(Arc<[u8]>, String)>,
 }
 
 #[derive(Default)]
@@ -279,7 +280,7 @@ pub(super) async fn upload(
                 );
             }
         }
-        menu.image = Some((body.to_vec(), content_type.clone()));
+        menu.image = Some((Arc::from(&body[..]), content_type.clone()));
         ok()
     })
 }

@@ -789,7 +789,7 @@ async fn richmenu_image(
     Ok(HttpResponse::Ok()
         .content_type(content_type)
         .insert_header(("cache-control", "max-age=3600"))
-        .body(bytes))
+        .body(bytes.to_vec()))
 }
 
 async fn get_clock(s: web::Data<Sandbox>) -> HttpResponse {

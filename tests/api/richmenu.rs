@@ -93,7 +93,7 @@ async fn sync_creates_each_menu_with_its_image_on_the_data_host_its_alias_and_th
         let (image, content_type) = menu.image.as_ref().expect("image uploaded");
         assert_eq!(content_type, "image/png");
         let committed = std::fs::read(repo_menus().join(format!("{name}.png"))).unwrap();
-        assert_eq!(image, &committed, "{name}: the committed image");
+        assert_eq!(&image[..], &committed[..], "{name}: the committed image");
         assert_eq!(
             app.double.rich_menu_aliases()[&format!("yorisoi-{name}")],
             *id
