@@ -75,6 +75,9 @@ enum Command {
     /// Content pack tools.
     #[command(subcommand)]
     Content(ContentCommand),
+    /// Rich menus: check the definitions in richmenus/, bring LINE's menus to them.
+    #[command(subcommand)]
+    Richmenu(RichmenuCommand),
     /// Runs the LINE platform double on loopback (for trying the service and benchmarks).
     LineDouble(crate::line_double::DoubleArgs),
     /// Personal data: retention and erasure.
@@ -159,8 +162,28 @@ enum DataCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum RichmenuCommand {
+    /// Checks every definition without LINE: size, image (format, pixels, at most 1 MB),
+    /// areas (inside, not overlapping, at most 20), actions and LINE's limits.
+    Check {
+        /// The folder (default: YORISOI_RICHMENU_DIR or `richmenus`).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Validates and creates the menus on LINE, uploads their images, sets the aliases
+    /// (yorisoi-<name>) and the default (registering), relinks readers, deletes menus no longer
+    /// defined; a second run changes nothing. Uses the settings and database of `serve`.
+    Sync {
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ContentCommand {
-    /// Checks the pack: parse errors, placeholders, collisions, LINE limits, coverage.
+    /// Checks the pack: parse errors, placeholders, collisions, LINE limits, coverage; and the
+    /// rich menus as `richmenu check` does.
     Check {
         /// Print the report as JSON.
         #[arg(long)]
@@ -328,7 +351,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
         }
         Command::Content(ContentCommand::Check { json, strict, dir }) => {
-            let report = content::check::check(&content_dir(dir), strict);
+            let mut report = content::check::check(&content_dir(dir), strict);
+            report.diagnostics.extend(richmenu_diagnostics());
             if json {
                 out!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -341,10 +365,102 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Content(ContentCommand::Preview(args)) => preview(args),
+        Command::Richmenu(command) => richmenu(command, cli.config.as_deref()),
         Command::Data(command) => data(command, cli.config.as_deref()),
         Command::Staff(command) => staff(command, cli.config.as_deref()),
         Command::LineDouble(args) => {
             runtime()?.block_on(crate::line_double::serve_forever(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn richmenu_dir(dir: Option<PathBuf>) -> PathBuf {
+    dir.or_else(|| std::env::var_os("YORISOI_RICHMENU_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("richmenus"))
+}
+
+/// The rich menu check's problems as `content check` errors (when there is a rich menu folder).
+fn richmenu_diagnostics() -> Vec<content::check::DiagnosticOut> {
+    let dir = richmenu_dir(None);
+    if !dir.is_dir() {
+        return Vec::new();
+    }
+    match crate::richmenu::load_dir(&dir) {
+        Ok(_) => Vec::new(),
+        Err(problems) => problems
+            .into_iter()
+            .map(|p| content::check::DiagnosticOut {
+                level: "error",
+                file: Some(p.file),
+                line: None,
+                message: p.message,
+            })
+            .collect(),
+    }
+}
+
+fn richmenu(
+    command: RichmenuCommand,
+    config: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    use crate::richmenu::{load_dir, sync};
+    let problems = |list: Vec<crate::richmenu::Problem>| {
+        for p in &list {
+            eprintln!("error: {p}");
+        }
+        eprintln!("{} problem(s) in the rich menu definitions", list.len());
+        ExitCode::from(1)
+    };
+    match command {
+        RichmenuCommand::Check { dir } => match load_dir(&richmenu_dir(dir)) {
+            Ok(menus) => {
+                for m in &menus {
+                    out!(
+                        "{}: {} area(s), {}×{}, {} ({} bytes)",
+                        m.path.display(),
+                        m.menu.areas.len(),
+                        m.menu.size.width,
+                        m.menu.size.height,
+                        m.image_path.display(),
+                        m.image.len()
+                    );
+                }
+                for name in crate::richmenu::MENU_NAMES {
+                    if !menus.iter().any(|m| m.name == *name) {
+                        out!("note: no {name} menu: readers of that stage keep the menu they have");
+                    }
+                }
+                out!("{} rich menu(s), no problem", menus.len());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(list) => Ok(problems(list)),
+        },
+        RichmenuCommand::Sync { dry_run } => {
+            let settings = Settings::load(config)?;
+            let menus = match load_dir(&settings.richmenu_dir) {
+                Ok(m) => m,
+                Err(list) => return Ok(problems(list)),
+            };
+            let db = crate::store::Db::new(crate::store::open_and_migrate(&settings.database)?);
+            let line = line_client(&settings)?;
+            let clock = clock();
+            let report = runtime()?.block_on(sync::sync(&db, &line, &clock, &menus, dry_run))?;
+            if report.steps.is_empty() {
+                out!("LINE's rich menus match the definitions: nothing to do");
+            }
+            for step in &report.steps {
+                out!("{}{step}", if dry_run { "would " } else { "" });
+            }
+            if !dry_run && report.relinked.looked > 0 {
+                out!(
+                    "readers: {} linked, {} unlinked, {} refused by LINE, {} left for serve to retry",
+                    report.relinked.linked,
+                    report.relinked.unlinked,
+                    report.relinked.refused,
+                    report.left
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

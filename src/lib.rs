@@ -15,6 +15,7 @@ pub mod http;
 pub mod line;
 pub mod line_double;
 pub mod processor;
+pub mod richmenu;
 pub mod sandbox;
 pub mod schedule;
 pub mod send;

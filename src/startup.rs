@@ -53,6 +53,7 @@ pub struct Steps {
     processor: Arc<Processor>,
     sender: Arc<ReplySender>,
     broadcasts: crate::broadcast::engine::Engine,
+    relinker: crate::richmenu::Relinker,
     health: Health,
 }
 
@@ -104,6 +105,13 @@ impl Steps {
                 return Ok(total);
             }
         }
+    }
+}
+
+impl Steps {
+    /// Links and unlinks rich menus until no marked reader is due now.
+    pub async fn relink(&self) -> anyhow::Result<crate::richmenu::relink::Pass> {
+        self.relinker.drain().await
     }
 }
 
@@ -343,6 +351,7 @@ fn load_content(dir: &Path) -> anyhow::Result<ContentPack> {
 pub fn line_client(settings: &Settings) -> anyhow::Result<LineClient> {
     LineClient::new(LineClientConfig {
         api_base: settings.line_api_base.clone(),
+        data_base: settings.line_data_api_base.clone(),
         access_token: settings.channel_access_token.clone(),
         timeout: settings.line_timeout,
         retry: RetryPolicy::default(),
@@ -505,6 +514,15 @@ impl Application {
         // A server runs once polled: the console's own task polls it.
         let admin_task = tokio::spawn(admin_server);
         tracing::info!(port = admin_port, "staff console listening");
+        // Each reader's rich menu follows their stage (once menus are synced).
+        let relinker = crate::richmenu::Relinker::new(
+            store::Db::new(store::connect(&settings.database)?),
+            line.clone(),
+            clock.clone(),
+        );
+        if drive == Drive::Background {
+            tokio::spawn(relinker.clone().run(stop_rx.clone()));
+        }
         let (processor, sender, steps) = match drive {
             Drive::Background => (
                 Some(tokio::spawn(processor.run(
@@ -526,6 +544,7 @@ impl Application {
                     processor: Arc::new(processor),
                     sender: Arc::new(sender),
                     broadcasts,
+                    relinker,
                     health: health.clone(),
                 }),
             ),

@@ -581,7 +581,13 @@ fn only_what_can_be_acted_on_is_offered() {
     let two = [reg(1, Stage::Child), reg(2, Stage::Child)];
     // A change is for one registration: 「すべて」 is not an answer.
     let (last, _) = run(State::Idle, &[text("変更する"), text("すべて")], &two);
-    assert!(matches!(last.state, State::Pick { action: Pick::Edit, .. }));
+    assert!(matches!(
+        last.state,
+        State::Pick {
+            action: Pick::Edit,
+            ..
+        }
+    ));
     // Only the owner shares; a finished registration is not shared.
     let shared = [RegistrationSummary {
         role: ReaderRole::Family,

@@ -43,6 +43,8 @@ impl RetryPolicy {
 pub struct LineClientConfig {
     /// `https://api.line.me` or a double.
     pub api_base: String,
+    /// `https://api-data.line.me` (images of rich menus) or a double.
+    pub data_base: String,
     /// Channel access token.
     pub access_token: Secret,
     /// Timeout of one request.
@@ -172,6 +174,21 @@ impl LineClient {
             multicast_limiter,
             halted: Arc::default(),
         })
+    }
+
+    /// The connection pool, for the other endpoints' requests (`line/richmenu.rs`).
+    pub(super) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The settings.
+    pub(super) fn config(&self) -> &LineClientConfig {
+        &self.config
+    }
+
+    /// Waits for a permit of the channel's rate, the one pushes take.
+    pub(super) async fn paced(&self) {
+        self.limiter.until_ready().await;
     }
 
     /// Why LINE refuses to take messages now (revoked token; the monthly limit, which stops
@@ -416,6 +433,7 @@ mod tests {
     fn client(d: &LineDouble, rate: u32, multicast_rate: u32) -> LineClient {
         LineClient::new(LineClientConfig {
             api_base: d.base_url(),
+            data_base: d.data_base_url(),
             access_token: Secret::new(d.access_token()),
             timeout: Duration::from_millis(300),
             retry: RetryPolicy {

@@ -3,6 +3,7 @@
 mod client;
 pub mod message;
 mod outcome;
+pub mod richmenu;
 
 pub use client::{LineClient, LineClientConfig, Quota, RetryPolicy};
 pub use message::{Action, Message, QuickReply, QuickReplyItem};

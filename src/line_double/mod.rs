@@ -4,6 +4,7 @@
 //! and multicast's own) and the monthly limit, can inject 5xx answers and slow answers, records
 //! what each user received, and builds signed webhook events as LINE would send them.
 
+pub mod richmenu;
 pub mod validate;
 
 #[cfg(test)]
@@ -178,6 +179,7 @@ struct Shared {
     config: DoubleConfig,
     inner: Mutex<Inner>,
     per_user: Mutex<HashMap<String, u64>>,
+    richmenus: Mutex<richmenu::State>,
     seq: AtomicU64,
     last_timestamp: std::sync::atomic::AtomicI64,
 }
@@ -187,6 +189,8 @@ struct Shared {
 pub struct LineDouble {
     shared: Arc<Shared>,
     port: u16,
+    /// The data host's (rich menu images): its own listener, as LINE's is another host.
+    data_port: u16,
     http: reqwest::Client,
 }
 
@@ -602,11 +606,13 @@ impl LineDouble {
                 ..Inner::default()
             }),
             per_user: Mutex::new(HashMap::new()),
+            richmenus: Mutex::default(),
             seq: AtomicU64::new(1),
             last_timestamp: std::sync::atomic::AtomicI64::new(0),
         });
         let listener = TcpListener::bind(addr)?;
         let port = listener.local_addr()?.port();
+        let listener_ip = listener.local_addr()?.ip();
         let data = web::Data::from(shared.clone());
         let server = HttpServer::new(move || {
             App::new()
@@ -627,15 +633,33 @@ impl LineDouble {
                 .route("/__double/per-user", web::get().to(control_per_user))
                 .route("/__double/messages", web::get().to(control_messages))
                 .route("/__double/reset", web::post().to(control_reset))
+                .configure(richmenu::api_routes)
                 .default_service(web::to(not_found))
         })
         .listen(listener)?
         .disable_signals()
         .run();
         tokio::spawn(server);
+        // Any free port on the same interface.
+        let data_listener = TcpListener::bind((listener_ip, 0))?;
+        let data_port = data_listener.local_addr()?.port();
+        let data = web::Data::from(shared.clone());
+        let data_server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::PayloadConfig::new(8 * 1024 * 1024))
+                .configure(richmenu::data_routes)
+                .default_service(web::to(not_found))
+        })
+        .listen(data_listener)?
+        .disable_signals()
+        .workers(1)
+        .run();
+        tokio::spawn(data_server);
         Ok(Self {
             shared,
             port,
+            data_port,
             http: reqwest::Client::new(),
         })
     }
@@ -643,6 +667,11 @@ impl LineDouble {
     /// The base URL to give the service as `LINE_API_BASE`.
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The base URL to give the service as `LINE_DATA_API_BASE` (rich menu images).
+    pub fn data_base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.data_port)
     }
 
     /// The channel secret webhooks are signed with.
@@ -898,8 +927,9 @@ pub async fn serve_forever(args: DoubleArgs) -> anyhow::Result<()> {
         &args.listen,
     )?;
     eprintln!(
-        "LINE double listening on {} (stats: GET /__double/stats)",
-        double.base_url()
+        "LINE double listening on {} (stats: GET /__double/stats); data API on {}",
+        double.base_url(),
+        double.data_base_url()
     );
     tokio::signal::ctrl_c().await?;
     Ok(())

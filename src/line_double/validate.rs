@@ -306,6 +306,90 @@ pub fn retry_key(key: &str) -> bool {
     key.len() == 36 && uuid::Uuid::parse_str(key).is_ok()
 }
 
+fn int_field(v: &Value, key: &str, path: &str, out: &mut Vec<Problem>) -> Option<u64> {
+    match v.get(key) {
+        Some(n) if n.as_u64().is_some() => n.as_u64(),
+        Some(_) => {
+            out.push(problem(
+                format!("{path}.{key}"),
+                "must be a non-negative integer",
+            ));
+            None
+        }
+        None => {
+            out.push(problem(format!("{path}.{key}"), "is required"));
+            None
+        }
+    }
+}
+
+/// Checks a rich menu object (`RichMenuRequest`): size, selected, name, chatBarText, areas.
+pub fn rich_menu(v: &Value, out: &mut Vec<Problem>) {
+    let size = match v.get("size") {
+        Some(s) => (
+            int_field(s, "width", "size", out),
+            int_field(s, "height", "size", out),
+        ),
+        None => {
+            out.push(problem("size", "is required"));
+            (None, None)
+        }
+    };
+    if let (Some(w), Some(h)) = size
+        && (!(800..=2500).contains(&w) || h < 250 || (w as f64) / (h.max(1) as f64) < 1.45)
+    {
+        {
+            out.push(problem(
+                "size",
+                "width must be 800 to 2500, height at least 250, width / height at least 1.45",
+            ));
+        }
+    }
+    if !v.get("selected").is_some_and(Value::is_boolean) {
+        out.push(problem("selected", "is required and must be a boolean"));
+    }
+    let name = str_field(v, "name", "", out);
+    if name == Some("") {
+        out.push(problem("name", "must not be empty"));
+    }
+    max_len(name, 300, "name".into(), out);
+    let bar = str_field(v, "chatBarText", "", out);
+    if bar == Some("") {
+        out.push(problem("chatBarText", "must not be empty"));
+    }
+    max_len(bar, 14, "chatBarText".into(), out);
+    let Some(areas) = v.get("areas").and_then(Value::as_array) else {
+        out.push(problem("areas", "is required and must be an array"));
+        return;
+    };
+    if areas.len() > 20 {
+        out.push(problem(
+            "areas",
+            format!("at most 20 areas, has {}", areas.len()),
+        ));
+    }
+    for (i, area) in areas.iter().enumerate() {
+        let path = format!("areas[{i}]");
+        match area.get("bounds") {
+            Some(b) => {
+                let bp = format!("{path}.bounds");
+                let [x, y, w, h] = ["x", "y", "width", "height"].map(|k| int_field(b, k, &bp, out));
+                if let (Some(x), Some(y), Some(w), Some(h), (Some(sw), Some(sh))) =
+                    (x, y, w, h, size)
+                    && (w == 0 || h == 0 || x.saturating_add(w) > sw || y.saturating_add(h) > sh)
+                {
+                    out.push(problem(bp, "must be inside the menu and not empty"));
+                }
+            }
+            None => out.push(problem(format!("{path}.bounds"), "is required")),
+        }
+        match area.get("action") {
+            Some(a) => action(a, &format!("{path}.action"), false, out),
+            None => out.push(problem(format!("{path}.action"), "is required")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,6 +63,9 @@ pub struct Sandbox {
     /// What each user did (typed, tapped), with the sandbox time: the user's side of the talk.
     said: Mutex<HashMap<String, Vec<Said>>>,
     travel: tokio::sync::Mutex<()>,
+    /// Links each reader's rich menu right after their step (the service's own relinker looks
+    /// every two seconds), so the page shows the menu that follows the step.
+    relinker: crate::richmenu::Relinker,
 }
 
 fn clock_file(db: &Path) -> PathBuf {
@@ -89,7 +92,7 @@ fn settings(config: Option<&Path>, db: &Path, double: &LineDouble) -> anyhow::Re
         double.access_token().into(),
     );
     env.insert("LINE_API_BASE".into(), double.base_url());
-    env.insert("LINE_DATA_API_BASE".into(), double.base_url());
+    env.insert("LINE_DATA_API_BASE".into(), double.data_base_url());
     let mut s = Settings::from_sources(config, &env)?;
     s.database = db.to_owned();
     if s.push_time == PushTime::Off {
@@ -169,6 +172,12 @@ pub async fn run(config: Option<&Path>, options: Options) -> anyhow::Result<()> 
     )
     .await?;
     let line = crate::startup::line_client(&settings)?;
+    let relinker = crate::richmenu::Relinker::new(
+        store::Db::new(store::connect(&options.db)?),
+        line.clone(),
+        shared.clone(),
+    );
+    sync_richmenus(&settings, &options.db, &line, &shared).await;
     let worker = crate::delivery::Worker::new(&settings, pack, line, shared.clone())?;
     let users: Vec<SimUser> = std::fs::read(users_file(&options.db))
         .ok()
@@ -198,6 +207,7 @@ pub async fn run(config: Option<&Path>, options: Options) -> anyhow::Result<()> 
         users: Mutex::new(users),
         said: Mutex::new(HashMap::new()),
         travel: tokio::sync::Mutex::new(()),
+        relinker,
     });
     let _ = state
         .webhook
@@ -223,6 +233,40 @@ pub async fn run(config: Option<&Path>, options: Options) -> anyhow::Result<()> 
         app.admin_port()
     );
     app.run_until_stopped().await
+}
+
+/// Creates the rich menus of `richmenus/` on the double (as `yorisoi richmenu sync` does on
+/// LINE) and links the readers of this database to them. A problem is told, not fatal: the
+/// sandbox works without menus.
+async fn sync_richmenus(
+    settings: &Settings,
+    db: &Path,
+    line: &crate::line::LineClient,
+    clock: &SharedClock,
+) {
+    let outcome = match crate::richmenu::load_dir(&settings.richmenu_dir) {
+        Ok(menus) => match store::connect(db) {
+            Ok(conn) => {
+                crate::richmenu::sync::sync(&store::Db::new(conn), line, clock, &menus, false)
+                    .await
+                    .map(drop)
+                    .map_err(|e| format!("{e:#}"))
+            }
+            Err(e) => Err(e.to_string()),
+        },
+        Err(problems) => Err(problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")),
+    };
+    if let Err(why) = outcome {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "yorisoi sandbox: no rich menus ({}): {why}",
+            settings.richmenu_dir.display()
+        );
+    }
 }
 
 /// The sandbox's staff account (an administrator).
@@ -264,6 +308,8 @@ struct Say {
 struct Postback {
     data: String,
     params: Option<Value>,
+    /// A rich menu area's `displayText`: shown as the user's message, as LINE shows it.
+    display_text: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -331,6 +377,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<Sandbox>) {
         .route("/sandbox/api/users/{id}/say", web::post().to(say))
         .route("/sandbox/api/users/{id}/postback", web::post().to(postback))
         .route("/sandbox/api/users/{id}/messages", web::get().to(messages))
+        .route("/sandbox/api/users/{id}/richmenu", web::get().to(richmenu))
+        .route(
+            "/sandbox/api/richmenus/{id}/image",
+            web::get().to(richmenu_image),
+        )
         .route("/sandbox/api/clock", web::get().to(get_clock))
         .route("/sandbox/api/clock", web::post().to(travel))
         .route("/sandbox/api/violations", web::get().to(violations));
@@ -399,6 +450,9 @@ impl Sandbox {
             return Err(err(503, format!("the webhook answered {status}")));
         }
         self.settle().await;
+        if let Err(e) = self.relinker.drain().await {
+            tracing::warn!(error = %e, "relinking rich menus failed");
+        }
         Ok(())
     }
 
@@ -590,7 +644,11 @@ async fn postback(
     body: web::Json<Postback>,
 ) -> Result<HttpResponse, ApiError> {
     s.known(&id)?;
-    let Postback { data, params } = body.into_inner();
+    let Postback {
+        data,
+        params,
+        display_text,
+    } = body.into_inner();
     if data.is_empty() || data.len() > 300 {
         return Err(bad("`data` must be 1 to 300 characters"));
     }
@@ -605,13 +663,22 @@ async fn postback(
             ));
         }
     }
-    let shown = match params
+    if display_text
         .as_ref()
-        .and_then(|p| p.get("date"))
-        .and_then(Value::as_str)
+        .is_some_and(|t| t.is_empty() || t.chars().count() > 300)
     {
-        Some(d) => format!("（日付を選択：{d}）"),
-        None => format!("（ボタン：{data}）"),
+        return Err(bad("`display_text` must be 1 to 300 characters"));
+    }
+    let shown = match (
+        params
+            .as_ref()
+            .and_then(|p| p.get("date"))
+            .and_then(Value::as_str),
+        display_text,
+    ) {
+        (Some(d), _) => format!("（日付を選択：{d}）"),
+        (None, Some(t)) => t,
+        (None, None) => format!("（ボタン：{data}）"),
     };
     let e = s.double.postback_event(&id, &data, params);
     s.note(&id, shown);
@@ -677,6 +744,52 @@ async fn messages(s: web::Data<Sandbox>, id: web::Path<String>) -> Result<HttpRe
         "messages": received.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
         "talk": talk,
     })))
+}
+
+/// The rich menu the user sees now (their own link, else the default), with every menu that
+/// has an alias (for `richmenuswitch`, switched on the page as the LINE app does).
+async fn richmenu(s: web::Data<Sandbox>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    s.known(&id)?;
+    let describe = |menu_id: &str, object: &Value| {
+        json!({
+            "rich_menu_id": menu_id,
+            "image": format!("/sandbox/api/richmenus/{menu_id}/image"),
+            "size": object["size"],
+            "chat_bar_text": object["chatBarText"],
+            "areas": object["areas"],
+        })
+    };
+    let current = s
+        .double
+        .rich_menu_shown(&id)
+        .map(|(menu_id, m)| describe(&menu_id, &m.object));
+    let menus = s.double.rich_menus();
+    let aliases: serde_json::Map<String, Value> = s
+        .double
+        .rich_menu_aliases()
+        .into_iter()
+        .filter_map(|(alias, menu_id)| {
+            let m = menus.get(&menu_id)?;
+            Some((alias, describe(&menu_id, &m.object)))
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "current": current, "aliases": aliases })))
+}
+
+/// A rich menu's image, as uploaded.
+async fn richmenu_image(
+    s: web::Data<Sandbox>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let menus = s.double.rich_menus();
+    let (bytes, content_type) = menus
+        .get(id.as_str())
+        .and_then(|m| m.image.clone())
+        .ok_or_else(|| err(404, "no such rich menu image"))?;
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(("cache-control", "max-age=3600"))
+        .body(bytes.to_vec()))
 }
 
 async fn get_clock(s: web::Data<Sandbox>) -> HttpResponse {

@@ -123,6 +123,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0011_life_events",
         include_str!("../../migrations/0011_life_events.sql"),
     ),
+    (
+        "0012_richmenus",
+        include_str!("../../migrations/0012_richmenus.sql"),
+    ),
 ];
 
 /// Opens a connection with the settings every connection gets; its commits survive a crash of

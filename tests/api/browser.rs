@@ -412,3 +412,104 @@ async fn a_sender_logs_in_previews_the_count_sends_to_4_to_6_month_olds_and_sees
     app.assert_contract_held();
     eprintln!("console flow in {:?}", started.elapsed());
 }
+
+/// The rich menu area whose label is `label`.
+fn area(label: &str) -> String {
+    format!("#richmenu button.area[aria-label='{label}']")
+}
+
+#[tokio::test]
+async fn the_chat_page_shows_the_readers_rich_menu_and_a_tap_sends_its_postback() {
+    let Some((c, _driver)) = browser().await else {
+        return;
+    };
+    let sb = start(&[]);
+    let (_, u) = sb.post("/users", json!({})).await;
+    let id = u["user_id"].as_str().unwrap().to_owned();
+    c.goto(&format!("{}/sandbox", sb.base)).await.unwrap();
+    wait_text(&c, "who", "ユーザー1").await;
+    click(&c, Locator::Id("follow")).await;
+    wait_text(&c, "talk", "友だち追加ありがとうございます").await;
+
+    // A new follower sees the default menu: 登録する, よくある質問, お問い合わせ.
+    element(&c, Locator::Css(&area("登録する"))).await;
+    let image = element(&c, Locator::Css("#richmenu img")).await;
+    let src = image.attr("src").await.unwrap().unwrap();
+    assert!(src.starts_with("/sandbox/api/richmenus/"), "{src}");
+    let width: f64 = c
+        .execute(
+            "return document.querySelector('#richmenu img').naturalWidth;",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert_eq!(width, 2500.0, "the image loaded");
+
+    // Registering by chat: the pregnancy menu, its areas over the image at scale.
+    for t in [
+        "妊娠中",
+        "はなこ",
+        &(today_of(&sb).await + chrono::Days::new(140)).to_string(),
+        "はい",
+    ] {
+        sb.say_as(&id, t).await;
+    }
+    c.execute("refreshMenu();", vec![]).await.unwrap();
+    element(&c, Locator::Css(&area("出産しました"))).await;
+    let (img_w, area_w): (f64, f64) = {
+        let v = c
+            .execute(
+                "const i = document.querySelector('#richmenu img').getBoundingClientRect();
+                 const a = document.querySelector(\"#richmenu button.area[aria-label='登録内容']\").getBoundingClientRect();
+                 return [i.width, a.width];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        (v[0].as_f64().unwrap(), v[1].as_f64().unwrap())
+    };
+    assert!(
+        (area_w / img_w - 833.0 / 2500.0).abs() < 0.01,
+        "{area_w} of {img_w}"
+    );
+
+    // A tap shows the displayText as the reader's message and sends the postback.
+    click(&c, Locator::Css(&area("よくある質問"))).await;
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mine = c
+            .execute(
+                "return [...document.querySelectorAll('#talk .msg.me .bubble')].map(b => b.textContent);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if mine.as_array().and_then(|a| a.last()) == Some(&json!("よくある質問")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the tap never showed as the reader's message: {mine}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+    let violations = c.find(Locator::Id("violations")).await.unwrap();
+    assert_eq!(
+        violations.text().await.unwrap(),
+        "",
+        "no contract violation"
+    );
+
+    let png = c.screenshot().await.unwrap();
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-richmenu.png");
+    std::fs::write(&path, png).unwrap();
+    eprintln!("screenshot: {}", path.display());
+    c.close().await.unwrap();
+}
+
+async fn today_of(sb: &crate::sandbox::Sandbox) -> chrono::NaiveDate {
+    let clock = sb.get("/clock").await;
+    chrono::NaiveDate::parse_from_str(clock["date"].as_str().unwrap(), "%Y-%m-%d").unwrap()
+}

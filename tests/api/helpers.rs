@@ -130,7 +130,7 @@ pub fn settings_for(double: &LineDouble, db_path: PathBuf) -> Settings {
         channel_secret: Secret::new(double.channel_secret()),
         channel_access_token: Secret::new(double.access_token()),
         line_api_base: double.base_url(),
-        line_data_api_base: double.base_url(),
+        line_data_api_base: double.data_base_url(),
         line_timeout: Duration::from_millis(700),
         database: db_path,
         listen: "127.0.0.1:0".parse().unwrap(),

@@ -8,6 +8,7 @@ mod life_events;
 mod lifecycle;
 mod privacy;
 mod registration;
+mod richmenu;
 mod sandbox;
 mod send;
 mod webhook;

@@ -42,6 +42,10 @@ pub fn start_in(dir: &std::path::Path, args: &[&str], extra_env: &[(&str, &str)]
             "YORISOI_CONTENT_DIR",
             concat!(env!("CARGO_MANIFEST_DIR"), "/messages"),
         )
+        .env(
+            "YORISOI_RICHMENU_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/richmenus"),
+        )
         .env("YORISOI_LISTEN", "127.0.0.1:0")
         .env("YORISOI_ADMIN_LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
@@ -94,6 +98,11 @@ impl Sandbox {
             .json()
             .await
             .unwrap()
+    }
+
+    /// A user types `text` (and the service answers).
+    pub async fn say_as(&self, user: &str, text: &str) {
+        self.say(user, text).await;
     }
 
     async fn say(&self, user: &str, text: &str) {
