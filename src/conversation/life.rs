@@ -157,19 +157,18 @@ pub fn display_code(code: &str) -> String {
 /// The invitation code in a message, if it is one: `ABCD-EFGH` (any width, any case, spaces
 /// around), or any 8 code characters after 「招待」. Returns the canonical 8 characters.
 pub fn invitation_code(text: &str) -> Option<String> {
-    let s: String = text.nfkc().collect::<String>().trim().to_uppercase();
-    let (prefixed, rest) = match s
+    let s: String = text.nfkc().collect::<String>().to_uppercase();
+    let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    let rest = match compact
         .strip_prefix("招待コード")
-        .or_else(|| s.strip_prefix("招待"))
+        .or_else(|| compact.strip_prefix("招待"))
     {
-        Some(r) => (true, r.trim_start_matches([':', '：', ' ', '　']).trim()),
-        None => (false, s.as_str()),
+        Some(r) => r.trim_start_matches([':', '：']).to_owned(),
+        // Without the word, only the shown form: `ABCD-EFGH`.
+        None if compact.len() == CODE_LEN + 1 && compact.as_bytes()[4] == b'-' => compact.clone(),
+        None => return None,
     };
-    let hyphenated = rest.len() == CODE_LEN + 1 && rest.as_bytes().get(4) == Some(&b'-');
-    if !prefixed && !hyphenated {
-        return None;
-    }
-    let code: String = rest.chars().filter(|c| *c != '-' && *c != ' ').collect();
+    let code: String = rest.chars().filter(|c| *c != '-').collect();
     (code.len() == CODE_LEN && code.bytes().all(|b| CODE_ALPHABET.contains(&b))).then_some(code)
 }
 
@@ -890,6 +889,34 @@ mod tests {
         assert_eq!(invitation_code(&display_code(&a)), Some(a.clone()));
         assert_ne!(a, b);
         assert_eq!(invitation_hash(&a).len(), 64);
+    }
+
+    #[test]
+    fn fresh_codes_use_the_whole_alphabet() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            seen.extend(new_invitation_code().chars());
+        }
+        // 1,600 draws from 32 characters: all of them, short of a one-in-10^9 chance.
+        assert!(seen.len() >= 30, "{}", seen.len());
+    }
+
+    #[test]
+    fn every_menu_postback_is_a_word() {
+        for (data, w) in [
+            ("menu:register", Word::Register),
+            ("menu:show", Word::Show),
+            ("menu:born", Word::Born),
+            ("menu:add", Word::Register),
+            ("menu:pause", Word::Pause),
+            ("menu:resume", Word::Resume),
+            ("menu:share", Word::Share),
+            ("menu:settings", Word::Settings),
+            ("menu:faq", Word::Faq),
+            ("menu:contact", Word::Contact),
+        ] {
+            assert_eq!(menu_word(data), Some(w), "{data}");
+        }
     }
 
     #[test]
