@@ -917,6 +917,11 @@ mod tests {
         ] {
             assert_eq!(menu_word(data), Some(w), "{data}");
         }
+        // The rich menu check accepts exactly the postbacks answered here.
+        for data in crate::richmenu::definition::MENU_ACTIONS {
+            assert!(menu_word(data).is_some(), "{data} has no answer");
+        }
+        assert_eq!(crate::richmenu::definition::MENU_ACTIONS.len(), 10);
     }
 
     #[test]
