@@ -211,8 +211,10 @@ fn handle(
         Some(Effect::Erase) => {
             // Everything about the reader goes; they still follow, so the goodbye is sent to a
             // fresh row holding only their LINE user id.
+            let linked = crate::richmenu::store::linked_menu(conn, user_id.get())?;
             let (regs, _) = store::retention::erase_in(conn, user_id, now_at)?;
             let user_id = users::upsert(conn, &line_user, now)?;
+            crate::richmenu::store::carry_link(conn, user_id.get(), linked.as_deref())?;
             (
                 format!("erased on request: {regs} registration(s)"),
                 user_id,

@@ -223,3 +223,18 @@ pub fn linked_menu(conn: &Connection, user_id: i64) -> rusqlite::Result<Option<S
     .optional()
     .map(Option::flatten)
 }
+
+/// A reader erased from the chat still follows: their new row starts marked, holding the menu
+/// LINE still shows them, so the relinker takes it back to the default.
+pub fn carry_link(
+    conn: &Connection,
+    user_id: i64,
+    linked_menu: Option<&str>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO richmenu_links (user_id, linked_menu, dirty) VALUES (?1, ?2, 1)
+         ON CONFLICT (user_id) DO UPDATE SET linked_menu = excluded.linked_menu, dirty = 1",
+        params![user_id, linked_menu],
+    )
+    .map(drop)
+}

@@ -292,6 +292,17 @@ async fn each_readers_menu_follows_their_stage() {
         Some(ids["registering"].clone()),
         "anyone else sees the default"
     );
+    // Erasing one's data from the chat: back to the default menu (the reader still follows).
+    for t in ["データを削除", "削除する"] {
+        app.say(&[d.text_event(&u, t)]).await;
+    }
+    app.steps.relink().await.unwrap();
+    assert_eq!(linked(&app, &u), None);
+    assert_eq!(
+        d.rich_menu_shown(&u).map(|(id, _)| id),
+        Some(ids["registering"].clone()),
+        "the erased reader sees the default menu"
+    );
     let calls = d.rich_menu_calls();
     assert!(
         calls.iter().all(|c| c.status == 200 || c.method == "GET"),
