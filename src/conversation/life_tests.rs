@@ -603,3 +603,27 @@ fn only_what_can_be_acted_on_is_offered() {
     let (last, _) = run(State::Idle, &[text("招待コードを作る")], &done);
     assert_eq!(last.state, State::Idle);
 }
+
+#[test]
+fn the_settings_offer_every_action_and_the_loss_path_in_one_tap() {
+    let regs = [reg(1, Stage::Child)];
+    let (last, texts) = run(State::Idle, &[menu("settings")], &regs);
+    assert!(texts[0].starts_with("設定・その他"), "{texts:?}");
+    let labels = last.labels();
+    for l in [
+        "登録内容",
+        "一時停止・再開",
+        "家族と共有",
+        "配信をやめる",
+        "流産・死産・お子さんを亡くされた方へ",
+        "データを削除",
+        "よくある質問",
+        "お問い合わせ",
+    ] {
+        assert!(labels.iter().any(|x| x == l), "{l}: {labels:?}");
+    }
+    // Someone not registered is offered registering, not a stop.
+    let (last, _) = run(State::Idle, &[text("設定")], &[]);
+    assert!(last.labels().contains(&"登録する".to_owned()));
+    assert!(!last.labels().contains(&"配信をやめる".to_owned()));
+}
