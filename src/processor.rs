@@ -272,6 +272,7 @@ fn summaries(
                 closed: r.closed,
                 child_name: r.child_name,
                 family: rd.family,
+                paused: rd.paused,
             }
         })
         .collect())

@@ -91,6 +91,8 @@ impl Pick {
                 }
                 Pick::Pause | Pick::End => r.status == Active,
                 // Past the birth reminders a resume would stop again: the birth is asked instead.
+                // A family reader resumes only their own pause; the owner's stop is the owner's.
+                Pick::Resume if !r.owned() => r.paused,
                 Pick::Resume => r.status == Stopped && !overdue(r, today),
                 Pick::Share => r.owned() && matches!(r.status, Active | Stopped),
             })

@@ -55,6 +55,7 @@ fn reg(id: i64, stage: Stage) -> RegistrationSummary {
         closed: false,
         child_name: None,
         family: Vec::new(),
+        paused: false,
     }
 }
 
@@ -626,4 +627,27 @@ fn the_settings_offer_every_action_and_the_loss_path_in_one_tap() {
     let (last, _) = run(State::Idle, &[text("設定")], &[]);
     assert!(last.labels().contains(&"登録する".to_owned()));
     assert!(!last.labels().contains(&"配信をやめる".to_owned()));
+}
+
+#[test]
+fn a_family_reader_resumes_only_their_own_pause() {
+    let held = [RegistrationSummary {
+        role: ReaderRole::Family,
+        status: RegistrationStatus::Stopped,
+        ..reg(1, Stage::Child)
+    }];
+    let (last, texts) = run(State::Idle, &[text("配信再開")], &held);
+    assert!(last.effect.is_none());
+    assert!(
+        texts[0].contains("登録したご家族が配信を止めています"),
+        "{texts:?}"
+    );
+    let paused = [RegistrationSummary {
+        role: ReaderRole::Family,
+        status: RegistrationStatus::Stopped,
+        paused: true,
+        ..reg(1, Stage::Child)
+    }];
+    let (last, _) = run(State::Idle, &[text("配信再開")], &paused);
+    assert_eq!(last.effect, Some(Effect::Resume(vec![id(1)])));
 }

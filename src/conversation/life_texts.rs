@@ -4,7 +4,7 @@
 use super::life::{InvitationCheck, Pick, long_label, short_label};
 use super::texts::Texts;
 use super::{Change, FamilyReader, RegistrationSummary};
-use crate::domain::{ChildAge, Stage, format_date_ja};
+use crate::domain::{ChildAge, RegistrationStatus, Stage, format_date_ja};
 use crate::line::{Action, Message};
 use chrono::{Days, NaiveDate};
 
@@ -66,6 +66,13 @@ impl Texts<'_> {
             Pick::Pause | Pick::End => {
                 "いま配信中の登録はありません。再開するときは「配信再開」と送ってください。"
                     .to_owned()
+            }
+            Pick::Resume
+                if regs
+                    .iter()
+                    .any(|r| !r.owned() && !r.closed && r.status == RegistrationStatus::Stopped) =>
+            {
+                "共有しているご登録は、登録したご家族が配信を止めています。再開は、そのご家族からお願いします。".to_owned()
             }
             Pick::Resume => "停止中の登録はありません。".to_owned(),
             Pick::Share => {

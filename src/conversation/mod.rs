@@ -213,6 +213,8 @@ pub struct RegistrationSummary {
     pub child_name: Option<String>,
     /// For its owner: the family members it is shared with.
     pub family: Vec<FamilyReader>,
+    /// A family reader who stopped their own delivery (their 「配信再開」 undoes only that).
+    pub paused: bool,
 }
 
 impl RegistrationSummary {

@@ -326,6 +326,7 @@ fn registered_readers_never_get_silence() {
         closed: false,
         child_name: None,
         family: Vec::new(),
+        paused: false,
     }];
     for input in [
         text("こんにちは"),
@@ -364,6 +365,7 @@ fn welcome_back_after_unblocking() {
         closed: false,
         child_name: None,
         family: Vec::new(),
+        paused: false,
     }];
     let (last, texts) = run(State::Idle, &[Input::Follow { unblocked: true }], &regs);
     assert_eq!(last.state, State::Idle);
@@ -425,6 +427,7 @@ fn stop_and_resume_from_the_chat() {
         closed: false,
         child_name: None,
         family: Vec::new(),
+        paused: false,
     }];
     let (last, texts) = run(State::Idle, &[text("配信停止")], &active);
     let asking = State::ConfirmPause {
@@ -501,6 +504,7 @@ fn block_and_unblock_name_the_registrations_and_restore_what_they_were() {
         closed: false,
         child_name: None,
         family: Vec::new(),
+        paused: false,
     };
     use RegistrationStatus::*;
     let before = vec![
@@ -553,6 +557,7 @@ fn summary(id: i64, stage: Stage) -> RegistrationSummary {
         closed: false,
         child_name: None,
         family: Vec::new(),
+        paused: false,
     }
 }
 
