@@ -651,3 +651,93 @@ fn a_family_reader_resumes_only_their_own_pause() {
     let (last, _) = run(State::Idle, &[text("配信再開")], &paused);
     assert_eq!(last.effect, Some(Effect::Resume(vec![id(1)])));
 }
+
+#[test]
+fn edge_answers_of_the_idle_words() {
+    // Not registered: 「登録内容」 invites to register.
+    let (last, _) = run(State::Idle, &[text("登録内容")], &[]);
+    assert_eq!(last.state, State::AskStage);
+    // 「一時停止・再開」 with nothing active resumes what is stopped.
+    let stopped = RegistrationSummary {
+        status: RegistrationStatus::Stopped,
+        ..reg(2, Stage::Child)
+    };
+    let (last, _) = run(
+        State::Idle,
+        &[menu("pause")],
+        std::slice::from_ref(&stopped),
+    );
+    assert_eq!(last.effect, Some(Effect::Resume(vec![id(2)])));
+    // An overdue pregnancy beside a resumable registration: that one resumes.
+    let overdue = RegistrationSummary {
+        status: RegistrationStatus::Stopped,
+        date: d(2026, 9, 1),
+        ..reg(1, Stage::Pregnancy)
+    };
+    let (last, _) = run(
+        State::Idle,
+        &[text("配信再開")],
+        &[overdue.clone(), stopped],
+    );
+    assert_eq!(last.effect, Some(Effect::Resume(vec![id(2)])));
+    // Closed, still active, or someone else's: no birth question for an overdue pregnancy.
+    for r in [
+        RegistrationSummary {
+            closed: true,
+            ..overdue.clone()
+        },
+        RegistrationSummary {
+            status: RegistrationStatus::Active,
+            ..overdue.clone()
+        },
+        RegistrationSummary {
+            role: ReaderRole::Family,
+            ..overdue.clone()
+        },
+    ] {
+        let (_, texts) = run(State::Idle, &[text("配信再開")], std::slice::from_ref(&r));
+        assert!(!texts[0].contains("4週間以上"), "{r:?}: {texts:?}");
+    }
+}
+
+#[test]
+fn ending_a_share_names_each_family_member_once() {
+    let papa = FamilyReader {
+        user: UserId::new(7),
+        nickname: "パパ".into(),
+    };
+    let twins = [
+        RegistrationSummary {
+            family: vec![papa.clone()],
+            ..reg(1, Stage::Child)
+        },
+        RegistrationSummary {
+            family: vec![papa],
+            ..reg(2, Stage::Child)
+        },
+    ];
+    let (last, _) = run(
+        State::Idle,
+        &[text("共有をやめてもらう"), text("はい")],
+        &twins,
+    );
+    assert_eq!(
+        last.effect,
+        Some(Effect::Revoke {
+            reader: UserId::new(7),
+            regs: vec![id(1), id(2)]
+        }),
+        "one person reading the twins"
+    );
+    // Nobody to end it with: the overview.
+    let (last, texts) = run(
+        State::Idle,
+        &[text("共有をやめてもらう")],
+        &[reg(1, Stage::Child)],
+    );
+    assert_eq!(last.state, State::Idle);
+    assert!(
+        texts[0].contains("共有しているご家族はいません"),
+        "{texts:?}"
+    );
+}
