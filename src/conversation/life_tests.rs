@@ -741,3 +741,46 @@ fn ending_a_share_names_each_family_member_once() {
         "{texts:?}"
     );
 }
+
+#[test]
+fn with_two_family_members_the_owner_picks_whose_share_ends() {
+    let shared = [RegistrationSummary {
+        family: vec![
+            FamilyReader {
+                user: UserId::new(7),
+                nickname: "パパ".into(),
+            },
+            FamilyReader {
+                user: UserId::new(8),
+                nickname: "ばあば".into(),
+            },
+        ],
+        ..reg(1, Stage::Child)
+    }];
+    let (last, texts) = run(
+        State::Idle,
+        &[
+            text("共有をやめてもらう"),
+            text("3"),
+            text("2"),
+            text("はい"),
+        ],
+        &shared,
+    );
+    assert!(texts[0].contains("2. ばあばさん"), "{texts:?}");
+    assert!(
+        texts[1].contains("番号を選んで"),
+        "a number not offered: {texts:?}"
+    );
+    assert!(
+        texts[2].contains("ばあばさんとの共有をやめますか"),
+        "{texts:?}"
+    );
+    assert_eq!(
+        last.effect,
+        Some(Effect::Revoke {
+            reader: UserId::new(8),
+            regs: vec![id(1)]
+        })
+    );
+}
