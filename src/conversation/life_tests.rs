@@ -784,3 +784,39 @@ fn with_two_family_members_the_owner_picks_whose_share_ends() {
         })
     );
 }
+
+#[test]
+fn a_childs_name_is_removed_with_nashi_and_only_by_the_owner() {
+    let named = [RegistrationSummary {
+        child_name: Some("はる".into()),
+        ..reg(1, Stage::Child)
+    }];
+    let (last, texts) = run(
+        State::Idle,
+        &[
+            text("変更する"),
+            text("お子さんの呼び名"),
+            text("なし"),
+            text("はい"),
+        ],
+        &named,
+    );
+    assert_eq!(
+        last.effect,
+        Some(Effect::Edit {
+            reg: id(1),
+            change: Change::ChildName(None)
+        })
+    );
+    assert!(texts[2].contains("はる → なし"), "{texts:?}");
+    let shared = [RegistrationSummary {
+        role: ReaderRole::Family,
+        ..named[0].clone()
+    }];
+    let (last, _) = run(
+        State::Idle,
+        &[text("変更する"), text("お子さんの呼び名")],
+        &shared,
+    );
+    assert!(matches!(last.state, State::EditWhat { .. }), "asked again");
+}
