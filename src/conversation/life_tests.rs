@@ -820,3 +820,16 @@ fn a_childs_name_is_removed_with_nashi_and_only_by_the_owner() {
     );
     assert!(matches!(last.state, State::EditWhat { .. }), "asked again");
 }
+
+#[test]
+fn a_birth_confirmed_after_it_was_already_reported_changes_nothing() {
+    let asking = State::ConfirmBirth {
+        regs: vec![id(1)],
+        date: today(),
+    };
+    // Meanwhile reported from another device: the registration is the child's already.
+    let (last, texts) = run(asking, &[text("はい")], &[reg(1, Stage::Child)]);
+    assert!(last.effect.is_none());
+    assert_eq!(last.state, State::Idle);
+    assert!(texts[0].contains("すでに変わって"), "{texts:?}");
+}
