@@ -669,19 +669,9 @@ pub(super) fn step_state(
             }
         }
         State::JoinNickname { code_hash } => {
-            let owner = match &ctx.invitation {
-                Some(InvitationCheck::Valid {
-                    owner,
-                    code_hash: h,
-                    ..
-                }) if h == code_hash => owner.clone(),
-                Some(other) => return Some(step_to(State::Idle, vec![t.code_problem(other)])),
-                None => {
-                    return Some(step_to(
-                        State::Idle,
-                        vec![t.code_problem(&InvitationCheck::Unknown)],
-                    ));
-                }
+            let owner = match invited_by(ctx, code_hash) {
+                Ok(owner) => owner,
+                Err(problem) => return Some(step_to(State::Idle, vec![t.code_problem(&problem)])),
             };
             match input {
                 Input::Text(s) => match Nickname::parse(s) {
@@ -707,19 +697,9 @@ pub(super) fn step_state(
             code_hash,
             nickname,
         } => {
-            let owner = match &ctx.invitation {
-                Some(InvitationCheck::Valid {
-                    owner,
-                    code_hash: h,
-                    ..
-                }) if h == code_hash => owner.clone(),
-                Some(other) => return Some(step_to(State::Idle, vec![t.code_problem(other)])),
-                None => {
-                    return Some(step_to(
-                        State::Idle,
-                        vec![t.code_problem(&InvitationCheck::Unknown)],
-                    ));
-                }
+            let owner = match invited_by(ctx, code_hash) {
+                Ok(owner) => owner,
+                Err(problem) => return Some(step_to(State::Idle, vec![t.code_problem(&problem)])),
             };
             if typed == Some(Word::Fix) {
                 return Some(step_to(
@@ -823,6 +803,20 @@ fn relative_day(input: &Input, today: NaiveDate) -> Option<NaiveDate> {
 
 fn is_child_name_word(input: &Input) -> bool {
     matches!(input, Input::Text(s) if matches!(super::normalize(s).as_str(), "呼び名" | "お子さんの呼び名" | "子どもの呼び名"))
+}
+
+/// The owner of the invitation a joining reader is answering, if it is still valid for them
+/// (the processor looked it up again for this step); else what is wrong with it.
+fn invited_by(ctx: &Context<'_>, code_hash: &str) -> Result<String, InvitationCheck> {
+    match &ctx.invitation {
+        Some(InvitationCheck::Valid {
+            owner,
+            code_hash: h,
+            ..
+        }) if h == code_hash => Ok(owner.clone()),
+        Some(other) => Err(other.clone()),
+        None => Err(InvitationCheck::Unknown),
+    }
 }
 
 /// The registration went away meanwhile (erased, revoked, already changed).

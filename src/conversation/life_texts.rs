@@ -34,6 +34,19 @@ fn button(label: &str, text: &str) -> Action {
     }
 }
 
+/// A numbered list (`1. …` a line, with each item's long text) and a button per item (its short
+/// text) that sends the number, so typing the number is the same as tapping.
+fn numbered(items: impl Iterator<Item = (String, String)>) -> (String, Vec<Action>) {
+    let mut list = Vec::new();
+    let mut actions = Vec::new();
+    for (i, (long, short)) in items.enumerate() {
+        let n = (i + 1).to_string();
+        list.push(format!("{n}. {long}"));
+        actions.push(button(&format!("{n}. {short}"), &n));
+    }
+    (list.join("\n"), actions)
+}
+
 /// The menu's actions, as quick replies for a reader who types.
 pub(super) const SETTINGS: [&str; 8] = [
     "登録内容",
@@ -100,22 +113,7 @@ impl Texts<'_> {
             Pick::Loss => "どのご登録のメッセージを止めますか？",
             Pick::Share => "どのご登録をご家族と共有しますか？",
         };
-        let list = offered
-            .iter()
-            .enumerate()
-            .map(|(i, r)| format!("{}. {}", i + 1, long_label(r)))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let mut actions: Vec<Action> = offered
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                button(
-                    &format!("{}. {}", i + 1, short_label(r)),
-                    &(i + 1).to_string(),
-                )
-            })
-            .collect();
+        let (list, mut actions) = numbered(offered.iter().map(|r| (long_label(r), short_label(r))));
         if pick != Pick::Edit {
             actions.push(Action::say("すべて"));
         }
@@ -487,22 +485,10 @@ impl Texts<'_> {
     }
 
     pub fn ask_revoke(&self, family: &[&FamilyReader], problem: Option<String>) -> Message {
-        let list = family
-            .iter()
-            .enumerate()
-            .map(|(i, f)| format!("{}. {}さん", i + 1, f.nickname))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let mut actions: Vec<Action> = family
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                button(
-                    &format!("{}. {}さん", i + 1, f.nickname),
-                    &(i + 1).to_string(),
-                )
-            })
-            .collect();
+        let (list, mut actions) = numbered(family.iter().map(|f| {
+            let name = format!("{}さん", f.nickname);
+            (name.clone(), name)
+        }));
         actions.push(cancel());
         Message::text_with_quick_reply(
             with_problem(problem, format!("どなたとの共有をやめますか？\n\n{list}")),
