@@ -25,6 +25,9 @@ const COALESCE: Duration = Duration::from_millis(5);
 /// the minute passes (a friend sending stickers in a loop cannot drain the month's quota).
 pub const REPLIES_PER_MINUTE: i64 = 20;
 
+/// The outcome of an event that erased its reader (the batch then checkpoints the WAL).
+const ERASED: &str = "erased on request";
+
 /// The event processor.
 #[derive(Clone)]
 pub struct Processor {
@@ -128,6 +131,7 @@ fn process_batch(
     let pending = events::pending(&tx, BATCH)?;
     let now_s = store::ts(now);
     let today = now.with_timezone(&crate::clock::jst()).date_naive();
+    let mut erased = false;
     for e in &pending {
         // A savepoint per event: a failing event is undone alone.
         let sp = tx.savepoint()?;
@@ -147,9 +151,14 @@ fn process_batch(
                 "error".to_owned()
             }
         };
+        erased |= outcome.starts_with(ERASED);
         events::mark_processed(&tx, e.id, &outcome, &now_s)?;
     }
     tx.commit()?;
+    if erased {
+        // As `yorisoi data erase`: the deleted text must not linger in the log.
+        store::retention::checkpoint(conn);
+    }
     Ok(pending.len())
 }
 

@@ -415,7 +415,7 @@ fn delete_in_batches(conn: &mut Connection, sql: &str, cutoff: &str) -> Result<u
 /// Copies the WAL into the database and truncates it, so deleted text does not linger in the
 /// log. Best effort: a reader holding an old snapshot makes it a partial checkpoint, and the
 /// next writes overwrite the log from its start.
-fn checkpoint(conn: &Connection) {
+pub(crate) fn checkpoint(conn: &Connection) {
     if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
         tracing::warn!(error = %e, "WAL checkpoint after deleting personal data did not run");
     }

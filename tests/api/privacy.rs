@@ -643,3 +643,33 @@ fn data_commands_do_not_create_a_database() {
         assert!(!db.exists() && !db.parent().unwrap().exists());
     }
 }
+
+#[tokio::test]
+async fn erasing_from_the_chat_leaves_no_trace_but_the_counts_and_the_follow() {
+    let app = spawn_app().await;
+    let d = &app.double;
+    let u = user_id(0xe2a5e);
+    let due = due_in_114_days();
+    let (iso, slash) = (due.to_string(), due.format("%Y/%-m/%-d").to_string());
+    app.register(&u, "妊娠中", "ゆずもち", due).await;
+    app.settle().await;
+    for t in ["登録内容", "データを削除", "削除する"] {
+        app.say(&[d.text_event(&u, t)]).await;
+    }
+    app.settle().await;
+    assert!(app.last_text(&u).contains("すべて削除しました"));
+    let left = traces(&app, &["ゆずもち", &iso, &slash]);
+    assert!(left.is_empty(), "{left:#?}");
+    let raw = raw_traces(&app, &["ゆずもち", &iso]);
+    assert!(raw.is_empty(), "the WAL is checkpointed too: {raw:#?}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM anonymised_counts WHERE cause = 'erasure'"),
+        1
+    );
+    // They still follow the account, as a new reader with nothing but their LINE id.
+    assert_eq!(
+        app.count("SELECT count(*) FROM line_users WHERE following = 1"),
+        1
+    );
+    assert_eq!(app.count("SELECT count(*) FROM registrations"), 0);
+}
