@@ -768,7 +768,18 @@ pub(super) fn step_state(
             Some(Word::Yes) => match check_range(*date, kind(*stage), ctx.today) {
                 Ok(date) => Step {
                     state: State::Idle,
-                    replies: vec![t.completed(*stage, nickname, date, false)],
+                    replies: {
+                        let mut r = vec![t.completed(*stage, nickname, date, false)];
+                        // The others without a name would stay 「1人目」 in grouped pushes.
+                        if ctx
+                            .registrations
+                            .iter()
+                            .any(|r| r.owned() && !r.closed && r.child_name.is_none())
+                        {
+                            r.push(t.name_the_others());
+                        }
+                        r
+                    },
                     effect: Some(Effect::Register {
                         subject: crate::domain::Subject::new(*stage, date),
                         nickname: Nickname::from_trusted(nickname.clone()),

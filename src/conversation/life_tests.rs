@@ -491,6 +491,30 @@ fn adding_a_child_keeps_the_readers_name_and_asks_the_childs() {
         })
     );
     assert!(texts[3].contains("呼び名：はる"), "{texts:?}");
+    assert!(
+        texts[5].contains("ほかの登録にも呼び名を"),
+        "the first registration has no name yet: {texts:?}"
+    );
+    let named = [RegistrationSummary {
+        child_name: Some("あお".into()),
+        ..reg(1, Stage::Child)
+    }];
+    let (_, texts) = run(
+        State::Idle,
+        &[
+            menu("add"),
+            text("妊娠中"),
+            text("2027年5月1日"),
+            text("はる"),
+            text("はい"),
+        ],
+        &named,
+    );
+    assert_eq!(
+        texts.len(),
+        5,
+        "every registration named: no hint {texts:?}"
+    );
     let (last, _) = run(
         State::Idle,
         &[

@@ -601,6 +601,13 @@ impl Texts<'_> {
         )
     }
 
+    pub fn name_the_others(&self) -> Message {
+        Message::text_with_quick_reply(
+            "呼び名のない登録は、まとめて届くメッセージで「1人目」「2人目」と表示されます。ほかの登録にも呼び名をつけるときは、「登録内容」→「変更する」→「お子さんの呼び名」からどうぞ。",
+            vec![Action::say("変更する")],
+        )
+    }
+
     pub fn gone(&self) -> Message {
         Message::text(
             "このご登録は、すでに変わっているようです。「登録内容」で、いまの内容をご確認ください。",

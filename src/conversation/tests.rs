@@ -878,6 +878,7 @@ fn every_text() -> Vec<(&'static str, String)> {
             m(t.confirm_child(Stage::Child, today, Some("はる"), None)),
         ),
         ("gone", m(t.gone())),
+        ("name_the_others", m(t.name_the_others())),
         ("faq", m(t.faq())),
         ("contact", m(t.contact())),
         ("settings", m(t.settings(&regs))),
