@@ -281,7 +281,9 @@ fn summaries(
                 closed: r.closed,
                 child_name: r.child_name,
                 family: rd.family,
-                paused: rd.paused,
+                // Their own pause counts only while the owner delivers: else the owner's stop
+                // is what they would need lifted, and they are told so.
+                paused: rd.paused && r.status == Active,
             }
         })
         .collect())

@@ -192,6 +192,27 @@ async fn a_reader_who_stops_from_the_menu_receives_nothing_and_a_family_stop_is_
     assert!(pushes_to(&app, &reader).is_empty(), "stopped: nothing");
     assert!(pushes_to(&app, &partner).is_empty(), "his own stop");
     assert_eq!(pushes_to(&app, &mother).len(), 1, "hers goes on");
+
+    // The mother stops too: the partner's 「配信再開」 is told it is hers to resume, and his own
+    // pause stays when she does.
+    says(&app, &mother, &["配信停止", "停止する"]).await;
+    says(&app, &partner, &["配信再開"]).await;
+    assert!(
+        app.last_text(&partner)
+            .contains("登録したご家族が配信を止めています"),
+        "{}",
+        app.last_text(&partner)
+    );
+    says(&app, &mother, &["配信再開"]).await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM registration_readers WHERE role = 'family' AND paused = 1"),
+        1
+    );
+    says(&app, &partner, &["配信再開"]).await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM registration_readers WHERE paused = 1"),
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
