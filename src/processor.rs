@@ -222,7 +222,7 @@ fn handle(
             // fresh row holding only their LINE user id.
             let linked = crate::richmenu::store::linked_menu(conn, user_id.get())?;
             let (regs, _) = store::retention::erase_in(conn, user_id, now_at)?;
-            let user_id = users::upsert(conn, &line_user, now)?;
+            let user_id = users::recreate_after_erase(conn, &line_user, now)?;
             crate::richmenu::store::carry_link(conn, user_id.get(), linked.as_deref())?;
             (
                 format!("erased on request: {regs} registration(s)"),

@@ -80,3 +80,20 @@ pub fn find(conn: &Connection, line_user_id: &str) -> Result<Option<(UserId, boo
         .query_row([line_user_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?)
 }
+
+/// The row of a reader who erased their data from the chat and still follows: only their LINE
+/// user id, so the goodbye can be sent. Not a new follow: the follow the insert counted in
+/// `daily_counts` is taken back.
+pub fn recreate_after_erase(
+    conn: &Connection,
+    line_user_id: &LineUserId,
+    now: &str,
+) -> Result<UserId, StoreError> {
+    let id = upsert(conn, line_user_id, now)?;
+    conn.prepare_cached(
+        "UPDATE daily_counts SET count = count - 1
+         WHERE day = date(?1, '+9 hours') AND metric = 'follow' AND count > 0",
+    )?
+    .execute([now])?;
+    Ok(id)
+}

@@ -653,6 +653,8 @@ async fn erasing_from_the_chat_leaves_no_trace_but_the_counts_and_the_follow() {
     let (iso, slash) = (due.to_string(), due.format("%Y/%-m/%-d").to_string());
     app.register(&u, "妊娠中", "ゆずもち", due).await;
     app.settle().await;
+    let follows =
+        app.count("SELECT COALESCE(sum(count), 0) FROM daily_counts WHERE metric = 'follow'");
     for t in ["登録内容", "データを削除", "削除する"] {
         app.say(&[d.text_event(&u, t)]).await;
     }
@@ -672,4 +674,13 @@ async fn erasing_from_the_chat_leaves_no_trace_but_the_counts_and_the_follow() {
         1
     );
     assert_eq!(app.count("SELECT count(*) FROM registrations"), 0);
+    assert_eq!(
+        app.count("SELECT COALESCE(sum(count), 0) FROM daily_counts WHERE metric = 'follow'"),
+        follows,
+        "an erase is not a new follow"
+    );
+    assert_eq!(
+        app.count("SELECT count FROM stats_totals WHERE metric = 'followers'"),
+        1
+    );
 }
