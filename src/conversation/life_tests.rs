@@ -857,3 +857,70 @@ fn a_birth_confirmed_after_it_was_already_reported_changes_nothing() {
     assert_eq!(last.state, State::Idle);
     assert!(texts[0].contains("すでに変わって"), "{texts:?}");
 }
+
+#[test]
+fn only_the_confirming_words_confirm() {
+    let regs = [RegistrationSummary {
+        family: vec![FamilyReader {
+            user: UserId::new(7),
+            nickname: "パパ".into(),
+        }],
+        ..reg(1, Stage::Child)
+    }];
+    for start in [
+        State::ConfirmLoss { regs: vec![id(1)] },
+        State::ConfirmInvite { regs: vec![id(1)] },
+        State::ConfirmRevoke {
+            reader: UserId::new(7),
+        },
+        State::ConfirmErase,
+    ] {
+        let (last, _) = run(start.clone(), &[text("こんにちは")], &regs);
+        assert!(last.effect.is_none(), "{start:?}");
+        assert_eq!(last.state, start, "asked again");
+    }
+    // The button's own words confirm too.
+    let (last, _) = run(
+        State::ConfirmLoss { regs: vec![id(1)] },
+        &[text("止める")],
+        &regs,
+    );
+    assert_eq!(last.effect, Some(Effect::Loss(vec![id(1)])));
+    let (last, _) = run(
+        State::ConfirmInvite { regs: vec![id(1)] },
+        &[text("招待コードを作る")],
+        &regs,
+    );
+    assert!(matches!(last.effect, Some(Effect::Invite { .. })));
+    // Ending a share names only the registrations that person reads.
+    let two = [regs[0].clone(), reg(2, Stage::Child)];
+    let (last, _) = run(
+        State::ConfirmRevoke {
+            reader: UserId::new(7),
+        },
+        &[text("共有をやめてもらう")],
+        &two,
+    );
+    assert_eq!(
+        last.effect,
+        Some(Effect::Revoke {
+            reader: UserId::new(7),
+            regs: vec![id(1)]
+        })
+    );
+}
+
+#[test]
+fn adding_a_child_can_be_corrected_and_only_named_fields_are_edited() {
+    let regs = [reg(1, Stage::Child)];
+    let confirming = State::ConfirmChild {
+        stage: Stage::Pregnancy,
+        nickname: "はなこ".into(),
+        date: d(2027, 5, 1),
+        child_name: None,
+    };
+    let (last, _) = run(confirming, &[text("修正する")], &regs);
+    assert_eq!(last.state, State::AskStage);
+    let (last, _) = run(State::EditWhat { reg: id(1) }, &[text("あいう")], &regs);
+    assert_eq!(last.state, State::EditWhat { reg: id(1) }, "asked again");
+}
