@@ -924,3 +924,21 @@ fn adding_a_child_can_be_corrected_and_only_named_fields_are_edited() {
     let (last, _) = run(State::EditWhat { reg: id(1) }, &[text("あいう")], &regs);
     assert_eq!(last.state, State::EditWhat { reg: id(1) }, "asked again");
 }
+
+#[test]
+fn a_join_is_confirmed_only_for_the_invitation_it_started_with() {
+    let other = InvitationCheck::Valid {
+        code_hash: invitation_hash("ZZZZZZZZ"),
+        registrations: vec![id(9)],
+        owner: "だれか".into(),
+        own: false,
+        already: false,
+    };
+    let asking = State::ConfirmJoin {
+        code_hash: invitation_hash("ABCDEFGH"),
+        nickname: "パパ".into(),
+    };
+    let (last, texts) = run_with(asking, &[text("はい")], &[], Some(other));
+    assert!(last.effect.is_none());
+    assert!(texts[0].contains("見つかりません"), "{texts:?}");
+}
