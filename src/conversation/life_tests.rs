@@ -151,6 +151,15 @@ fn twins_are_born_together_or_one_at_a_time() {
         }
     ));
     assert!(texts[0].contains("すべて"), "{texts:?}");
+    assert_eq!(
+        last.labels(),
+        [
+            "1. はなこさん（予定日12/20）",
+            "2. はなこさん（予定日12/20）",
+            "すべて",
+            "やめる"
+        ]
+    );
     let (last, _) = run(
         State::Idle,
         &[menu("born"), text("すべて"), text("今日"), text("はい")],
