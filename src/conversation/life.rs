@@ -9,31 +9,13 @@ use super::{
     read_date, step_to,
 };
 use crate::domain::{
-    Nickname, RegistrationId, RegistrationStatus, Stage, UserId, check_range, format_date_ja,
+    InvitationCheck, Nickname, RegistrationId, RegistrationStatus, Stage, check_range,
+    format_date_ja,
 };
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
-
-/// How a reader reads a registration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReaderRole {
-    /// Registered it.
-    Owner,
-    /// Joined it with an invitation.
-    Family,
-}
-
-/// A family member a registration is shared with, as its owner sees them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FamilyReader {
-    /// Their internal user id.
-    pub user: UserId,
-    /// Their nickname.
-    pub nickname: String,
-}
 
 /// A change to a registration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,30 +93,6 @@ fn overdue(r: &RegistrationSummary, today: NaiveDate) -> bool {
         && r.date
             .checked_add_days(chrono::Days::new(LAST_REMINDER_AFTER_DUE))
             .is_some_and(|last| today > last)
-}
-
-/// An invitation as the processor found it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum InvitationCheck {
-    /// Usable by this reader.
-    Valid {
-        /// Its hash (the code itself is never stored).
-        code_hash: String,
-        /// The registrations it shares.
-        registrations: Vec<RegistrationId>,
-        /// The owner's nickname.
-        owner: String,
-        /// This reader created it.
-        own: bool,
-        /// This reader already reads every registration it shares.
-        already: bool,
-    },
-    /// Past its 7 days.
-    Expired,
-    /// Used already.
-    Used,
-    /// No such code.
-    Unknown,
 }
 
 /// Invitation codes use 32 characters nobody confuses (no 0/O, 1/I): 8 of them, 40 bits.

@@ -1,9 +1,10 @@
 //! The words of the life events and settings (`life.rs`): warm, polite, short enough for a
 //! phone. Nothing here asks a family to explain a loss.
 
-use super::life::{InvitationCheck, Pick, long_label, short_label};
+use super::life::{Pick, long_label, short_label};
 use super::texts::Texts;
 use super::{Change, FamilyReader, RegistrationSummary};
+use crate::domain::InvitationCheck;
 use crate::domain::{ChildAge, RegistrationStatus, Stage, format_date_ja};
 use crate::line::{Action, Message};
 use chrono::{Days, NaiveDate};

@@ -15,10 +15,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
-pub use life::{
-    Change, FamilyReader, InvitationCheck, Pick, ReaderRole, display_code, invitation_code,
-    invitation_hash, new_invitation_code,
-};
+pub use crate::domain::{FamilyReader, InvitationCheck, ReaderRole};
+pub use life::{Change, Pick, display_code, invitation_code, invitation_hash, new_invitation_code};
 pub use texts::{Faq, ServiceInfo};
 
 /// Where a user is in the conversation. Stored as JSON, so a restart continues where it was.

@@ -3,8 +3,7 @@
 
 use super::StoreError;
 use super::registrations::{self, Registration};
-use crate::conversation::{FamilyReader, InvitationCheck, ReaderRole};
-use crate::domain::{Nickname, RegistrationId, UserId};
+use crate::domain::{FamilyReader, InvitationCheck, Nickname, ReaderRole, RegistrationId, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// How long an invitation can be used.
