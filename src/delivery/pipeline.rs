@@ -349,6 +349,13 @@ impl Worker {
                         messages: &r.messages,
                     };
                     r.id = deliveries::record_and_claim(&tx, push, &now_s, lease_until)?;
+                    if r.messages.is_empty() {
+                        // Nothing left to say (a birth reported since the plan): recorded, not sent.
+                        let why =
+                            Outcome::Skipped("nothing left to send since it was planned".into());
+                        deliveries::finish(&tx, r.id, &why, &now_s)?;
+                        continue;
+                    }
                     ready.push(r);
                 }
                 tx.commit()?;

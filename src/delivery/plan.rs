@@ -126,6 +126,11 @@ fn group_label(n: usize, reg: &RegInfo, pos: Position) -> String {
     }
 }
 
+/// Whether a day content id belongs to the pregnancy (its day messages and the birth reminders).
+fn pregnancy_content(content_id: &str) -> bool {
+    content_id.starts_with("pregnancy/") || content_id.starts_with("birth/")
+}
+
 /// LINE's limit on a quick reply button's label, in UTF-16 units.
 const LABEL_MAX_UTF16: usize = 20;
 /// LINE's limit on quick reply buttons in one message.
@@ -213,6 +218,10 @@ pub fn render_items(
         else {
             continue;
         };
+        // A birth reported between the plan and this render: no pregnancy message after it.
+        if is_day && pregnancy_content(&it.content_id) != (reg.stage == Stage::Pregnancy) {
+            continue;
+        }
         let view = RegistrationView {
             id: it.registration_id,
             stage: reg.stage,
@@ -593,6 +602,32 @@ mod tests {
             "no button for a family reader"
         );
         assert!(all_text(&to_family).contains(&prompt));
+    }
+
+    #[test]
+    fn a_pregnancy_item_of_a_registration_born_since_the_plan_is_not_rendered() {
+        let pack = pack();
+        let due = d(2027, 3, 15);
+        let date = d(2027, 3, 10);
+        let planned = HashMap::from([(7, info(Stage::Pregnancy, due, None, true))]);
+        let mut rows = vec![(
+            1,
+            RegistrationView {
+                id: 7,
+                stage: Stage::Pregnancy,
+                date: due,
+                started_on: date - chrono::Days::new(400),
+                notices_taken: TakenNotices::default(),
+            },
+        )];
+        rows.sort_unstable_by_key(|(_, r)| r.id);
+        let plan = plan_rows(&pack, &rows, date);
+        let items: Vec<RecordedItem> = plan.pushes.iter().flat_map(|p| plan.items(p)).collect();
+        assert!(!render_items(&pack, date, &items, &planned).is_empty());
+        // Born yesterday, reported after the plan was made.
+        let born = HashMap::from([(7, info(Stage::Child, d(2027, 3, 9), None, true))]);
+        let text = all_text(&render_items(&pack, date, &items, &born));
+        assert!(!text.contains("妊娠"), "{text}");
     }
 
     #[test]
