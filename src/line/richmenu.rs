@@ -33,6 +33,18 @@ impl ApiError {
         }
     }
 
+    /// LINE refuses the channel itself (401, 403: a revoked or wrong token), not this request:
+    /// nothing is worth trying until it is put right.
+    pub fn channel_refused(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Status {
+                status: 401 | 403,
+                ..
+            }
+        )
+    }
+
     /// LINE answered 404.
     pub fn not_found(&self) -> bool {
         matches!(self, ApiError::Status { status: 404, .. })

@@ -31,6 +31,8 @@ pub struct Pass {
     pub refused: usize,
     /// LINE failed (5xx, 429, no answer): tried again later.
     pub later: usize,
+    /// LINE refused the channel (401, 403): the pass stopped there.
+    pub halted: bool,
 }
 
 impl Pass {
@@ -40,6 +42,7 @@ impl Pass {
         self.unlinked += o.unlinked;
         self.refused += o.refused;
         self.later += o.later;
+        self.halted |= o.halted;
     }
 }
 
@@ -109,11 +112,14 @@ impl Relinker {
             };
             let now = self.clock.now();
             let user = m.user_id;
+            // A refused channel (revoked token) is no answer about this reader: they keep
+            // their mark and the pass stops; the links are made once the token is right.
+            let halted = matches!(&result, Err(e) if e.channel_refused());
             match &result {
                 Ok(Some(Some(_))) => pass.linked += 1,
                 Ok(Some(None)) => pass.unlinked += 1,
                 Ok(None) => {}
-                Err(e) if e.retryable() => {
+                Err(e) if e.retryable() || halted => {
                     pass.later += 1;
                     tracing::warn!(user_id = user, error = %e, "rich menu link failed; will retry");
                 }
@@ -126,12 +132,18 @@ impl Relinker {
                 .run(move |c| {
                     match result {
                         Ok(Some(linked)) => store::record_linked(c, user, linked.as_deref(), now)?,
-                        Err(e) if e.retryable() => store::retry_after(c, user, now + RETRY_AFTER)?,
+                        Err(e) if e.retryable() || halted => {
+                            store::retry_after(c, user, now + RETRY_AFTER)?
+                        }
                         Ok(None) | Err(_) => store::clear_mark(c, user)?,
                     }
                     Ok(())
                 })
                 .await?;
+            if halted {
+                pass.halted = true;
+                break;
+            }
         }
         Ok(pass)
     }
@@ -142,7 +154,7 @@ impl Relinker {
         loop {
             let p = self.run_once().await?;
             total.add(p);
-            if p.looked == 0 {
+            if p.looked == 0 || p.halted {
                 return Ok(total);
             }
         }

@@ -425,3 +425,34 @@ async fn the_menu_follows_the_birth_a_pause_a_closing_and_a_block() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_revoked_token_leaves_readers_marked_and_they_are_linked_once_it_is_right() {
+    use yorisoi::clock::Clock;
+    let app = spawn_app().await;
+    let d = &app.double;
+    synced(&app, &repo_menus());
+    let ids = recorded(&app);
+    let (a, b) = (user_id(41), user_id(42));
+    app.register(&a, "妊娠中", "はなこ", due_in_114_days())
+        .await;
+    app.register(&b, "妊娠中", "さくら", due_in_114_days())
+        .await;
+    app.settle().await;
+    d.set_token_revoked(true);
+    app.steps.relink().await.unwrap();
+    assert_eq!(linked(&app, &a), None);
+    let refused = d
+        .rich_menu_calls()
+        .iter()
+        .filter(|c| c.status == 401)
+        .count();
+    assert_eq!(refused, 1, "the pass stops at the first refusal");
+    // The token is put right: a minute later both are linked.
+    d.set_token_revoked(false);
+    app.clock
+        .set(app.clock.now() + chrono::Duration::seconds(61));
+    app.steps.relink().await.unwrap();
+    assert_eq!(linked(&app, &a), Some(ids["pregnancy"].clone()));
+    assert_eq!(linked(&app, &b), Some(ids["pregnancy"].clone()));
+}
