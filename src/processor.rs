@@ -297,14 +297,16 @@ fn invitation_named(
     user_id: UserId,
     now: DateTime<Utc>,
 ) -> Result<Option<conversation::InvitationCheck>, store::StoreError> {
-    let hash = match (input, state) {
-        (Input::Text(t), _) if conversation::invitation_code(t).is_some() => {
-            conversation::invitation_code(t).map(|c| conversation::invitation_hash(&c))
-        }
-        (_, State::JoinNickname { code_hash } | State::ConfirmJoin { code_hash, .. }) => {
+    let typed = match input {
+        Input::Text(t) => conversation::invitation_code(t),
+        _ => None,
+    };
+    let hash = match (typed, state) {
+        (Some(code), _) => Some(conversation::invitation_hash(&code)),
+        (None, State::JoinNickname { code_hash } | State::ConfirmJoin { code_hash, .. }) => {
             Some(code_hash.clone())
         }
-        _ => None,
+        (None, _) => None,
     };
     hash.map(|h| store::family::check(conn, &h, user_id, now))
         .transpose()
