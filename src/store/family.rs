@@ -33,18 +33,26 @@ fn role_of(s: &str) -> ReaderRole {
 
 /// The registrations a user reads, oldest first, with how they read them.
 pub fn readings(conn: &Connection, user_id: UserId) -> Result<Vec<Reading>, StoreError> {
-    let regs = registrations::for_reader(conn, user_id)?;
-    let mut out = Vec::with_capacity(regs.len());
-    for registration in regs {
-        let (role, nickname, paused): (String, Option<String>, bool) = conn
-            .prepare_cached(
-                "SELECT role, nickname, paused FROM registration_readers
-                 WHERE registration_id = ?1 AND user_id = ?2",
-            )?
-            .query_row(params![registration.id, user_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?;
-        let role = role_of(&role);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {}, rr.role AS reader_role, rr.nickname AS reader_nickname,
+                rr.paused AS reader_paused
+         FROM registrations r
+         JOIN registration_readers rr ON rr.registration_id = r.id
+         WHERE rr.user_id = ?1 ORDER BY r.id",
+        registrations::COLUMNS
+    ))?;
+    let rows = stmt
+        .query_map([user_id], |r| {
+            Ok((
+                registrations::from_row(r)?,
+                role_of(&r.get::<_, String>("reader_role")?),
+                r.get::<_, Option<String>>("reader_nickname")?,
+                r.get::<_, bool>("reader_paused")?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (registration, role, nickname, paused) in rows {
         let family = if role == ReaderRole::Owner {
             family_of(conn, registration.id)?
         } else {

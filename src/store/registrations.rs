@@ -34,7 +34,7 @@ fn parse_date(s: &str) -> rusqlite::Result<NaiveDate> {
     })
 }
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Registration> {
+pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Registration> {
     let stage: String = r.get("stage")?;
     let status: String = r.get("status")?;
     let stage = Stage::from_db(&stage).unwrap_or(Stage::Child);
@@ -66,7 +66,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Registration> {
     })
 }
 
-const COLUMNS: &str = "r.id, r.user_id, r.stage, r.nickname, r.due_date, r.birthday, r.status, r.started_on,
+pub(super) const COLUMNS: &str = "r.id, r.user_id, r.stage, r.nickname, r.due_date, r.birthday, r.status, r.started_on,
      r.child_name, r.closed,
      (SELECT h.from_status FROM registration_status_history h
       WHERE h.registration_id = r.id AND h.to_status = 'blocked' ORDER BY h.id DESC LIMIT 1) AS before_block";
