@@ -31,7 +31,7 @@ pub fn active_registrations(
     mut f: impl FnMut(ActiveRow),
 ) -> Result<(), StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT rr.user_id, r.id, r.stage, COALESCE(r.due_date, r.birthday), r.started_on
+        "SELECT rr.user_id, r.id, r.stage, CASE r.stage WHEN 'pregnancy' THEN r.due_date ELSE r.birthday END, r.started_on
          FROM registrations r
          JOIN registration_readers rr ON rr.registration_id = r.id
          JOIN line_users u ON u.id = rr.user_id
@@ -104,7 +104,7 @@ pub fn reader_view(
 ) -> Result<Option<ReaderView>, StoreError> {
     let row = conn
         .prepare_cached(
-            "SELECT COALESCE(rr.nickname, r.nickname), r.stage, COALESCE(r.due_date, r.birthday),
+            "SELECT COALESCE(rr.nickname, r.nickname), r.stage, CASE r.stage WHEN 'pregnancy' THEN r.due_date ELSE r.birthday END,
                     r.child_name, rr.role = 'owner'
              FROM registrations r
              JOIN registration_readers rr ON rr.registration_id = r.id AND rr.user_id = ?2

@@ -205,7 +205,8 @@ pub fn move_to(
 }
 
 /// The child of a pregnancy registration was born: the same registration becomes the child's,
-/// its delivery starting from `today` (the notices it took stay taken). A registration stopped
+/// its delivery starting from `today` (the notices it took stay taken); the due date is no longer
+/// needed and goes. A registration stopped
 /// while waiting for the news becomes active. Returns whether it changed (not if it is no
 /// longer a pregnancy, or closed).
 pub fn born(
